@@ -1,0 +1,224 @@
+"""Read ``plant.yaml`` and report every problem with its file, line and field.
+
+PyYAML's composed node tree keeps the line of every key and value; pydantic's error locations
+are looked up in it, so a person sees ``plant.yaml:42: areas[0].lines[1].machines[2].
+ideal_cycle_time: must be greater than zero`` rather than a stack trace. Cross-references
+pydantic cannot see (duplicate ids, routings naming unknown machines) are checked afterwards
+with the same locator.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from andon.core.errors import ConfigError, Problem
+from andon.plant.model import Plant
+
+Loc = tuple[str | int, ...]
+
+
+class _Locator:
+    """Maps a location inside the document (keys and indexes) to a 1-based line number."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def line(self, loc: Loc) -> int | None:
+        node = self.root
+        if node is None:
+            return None
+        best = node.start_mark.line + 1
+        for part in loc:
+            child = self._child(node, part)
+            if child is None:
+                break
+            key_node, node = child
+            best = (key_node or node).start_mark.line + 1
+        return best
+
+    @staticmethod
+    def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    return k, v
+        if (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            return None, node.value[part]
+        return None
+
+
+def _field_name(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> Iterator[tuple[Loc, int]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            key = str(k.value)
+            if key in seen:
+                yield (*loc, key), k.start_mark.line + 1
+            seen.add(key)
+            yield from _duplicate_keys(v, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _duplicate_keys(v, (*loc, i))
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that owns the mapping at ``loc`` (to suggest a field for a typo)."""
+    model: Any = Plant
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return None
+        ann = field.annotation
+        model = None
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            for inner in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
+    return model if isinstance(model, type) else None
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    loc: Loc = tuple(err["loc"])
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        hint = ""
+        if owner is not None:
+            close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint += f" (allowed: {', '.join(owner.model_fields)})"
+        return f"unknown field{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _pydantic_problems(exc: ValidationError, file: str, where: _Locator) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        problems.append(Problem(file, where.line(loc), _field_name(loc), _message(err)))
+    return problems
+
+
+def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(loc: Loc, message: str) -> None:
+        problems.append(Problem(file, where.line(loc), _field_name(loc), message))
+
+    def unique(items: Sequence[Any], loc: Loc, attr: str, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            key = getattr(item, attr)
+            if key in seen:
+                add((*loc, i, attr), f"duplicate {what} {key!r} (first at index {seen[key]})")
+            seen.setdefault(key, i)
+
+    try:
+        ZoneInfo(plant.calendar.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        add(
+            ("calendar", "timezone"),
+            f"unknown time zone {plant.calendar.timezone!r}; use an IANA name such as "
+            "'Europe/Berlin' or 'America/Chicago'",
+        )
+    unique(plant.products, ("products",), "id", "product id")
+    unique(plant.areas, ("areas",), "id", "area id")
+    unique(plant.calendar.shifts, ("calendar", "shifts"), "name", "shift name")
+    products = {p.id for p in plant.products}
+    all_machines: dict[str, Loc] = {}
+    for ai, area in enumerate(plant.areas):
+        unique(area.lines, ("areas", ai, "lines"), "id", "line id")
+        for li, line in enumerate(area.lines):
+            lloc: Loc = ("areas", ai, "lines", li)
+            unique(line.machines, (*lloc, "machines"), "id", "machine id (duplicate tag paths)")
+            ids = {m.id for m in line.machines}
+            for mi, m in enumerate(line.machines):
+                mloc: Loc = (*lloc, "machines", mi)
+                all_machines.setdefault(m.id, mloc)
+                unique(m.tags, (*mloc, "tags"), "name", "tag name (duplicate tag path)")
+                for prod in m.cycle_times:
+                    if prod not in products:
+                        add((*mloc, "cycle_times", prod), f"unknown product {prod!r}")
+                meas = m.simulation.measurement
+                if meas is not None and meas.tag not in {t.name for t in m.tags}:
+                    add((*mloc, "simulation", "measurement", "tag"), f"no tag named {meas.tag!r}")
+                for ti, t in enumerate(m.tags):
+                    if t.low is not None and t.high is not None and t.low >= t.high:
+                        add((*mloc, "tags", ti, "low"), "low limit must be below high limit")
+            for bi, buf in enumerate(line.buffers):
+                for end in ("upstream", "downstream"):
+                    if getattr(buf, end) not in ids:
+                        add(
+                            (*lloc, "buffers", bi, end),
+                            f"no machine {getattr(buf, end)!r} in line {line.id!r}",
+                        )
+            if line.type == "job_shop" and line.buffers:
+                add((*lloc, "buffers"), "buffers belong to flow lines; a job shop has queues")
+    for pi, product in enumerate(plant.products):
+        for ri, mid in enumerate(product.routing):
+            if mid not in all_machines:
+                add(("products", pi, "routing", ri), f"no machine with id {mid!r}")
+    return problems
+
+
+def parse_plant(text: str, file: str = "plant.yaml") -> Plant:
+    """Validate a plant.yaml document; raise ConfigError listing every problem found."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(file, line, "", f"not valid YAML: {reason}")]) from None
+    where = _Locator(root)
+    problems = [
+        Problem(file, line, _field_name(loc), "key appears twice; the first would be lost")
+        for loc, line in _duplicate_keys(root)
+    ]
+    if not isinstance(data, dict):
+        problems.append(Problem(file, 1, "", "expected a mapping with site, calendar and areas"))
+        raise ConfigError(problems)
+    try:
+        plant = Plant.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, file, where))
+        raise ConfigError(problems) from None
+    problems.extend(_reference_problems(plant, file, where))
+    if problems:
+        raise ConfigError(problems)
+    return plant
+
+
+def load_plant(path: str | Path) -> Plant:
+    """Read and validate a plant.yaml file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([Problem(str(p), None, "", f"cannot read: {reason}")]) from None
+    return parse_plant(text, str(p))

@@ -1,0 +1,337 @@
+"""The plant model: what ``plant.yaml`` declares, validated with pydantic.
+
+The hierarchy follows ISA-95 (enterprise → site → area → line → machine → tag), so every tag's
+path in the unified namespace follows from where it is declared. Everything a later room needs
+to know about the plant lives here: ideal cycle times per product (OEE), tags with unit and
+source (historian, connectors), the calendar (planned time), products and their routings, and,
+for the virtual plant only, each machine's ``simulation`` behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, time
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from andon.core.clock import parse_duration
+from andon.core.errors import InputError
+from andon.core.tagpath import check_segment, join
+
+
+def _duration(v: object) -> object:
+    # pydantic reports ValueError with its location; andon's InputError would escape it.
+    if isinstance(v, str):
+        try:
+            return parse_duration(v)
+        except InputError as exc:
+            raise ValueError(str(exc).removeprefix("duration: ")) from None
+    return v
+
+
+def _segment(v: str) -> str:
+    try:
+        return check_segment(v, what="id")
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _positive(v: float) -> float:
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError("must be greater than zero")
+    return v
+
+
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be empty (write the engineering unit, e.g. mm/s, degC, kW)")
+    return v.strip()
+
+
+def _clock_time(v: object) -> object:
+    if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 06:00 as 360 minutes
+        return time(v // 60 % 24, v % 60)
+    if isinstance(v, str):
+        try:
+            return time.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"expected a local time HH:MM, got {v!r}") from None
+    return v
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0, allow_inf_nan=False)]
+"""Seconds; YAML may say ``90s``, ``5min``, ``2h``, ``1d`` or a plain number of seconds."""
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+Id = Annotated[str, AfterValidator(_segment)]
+Unit = Annotated[str, AfterValidator(_not_blank)]
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Model(BaseModel):
+    """Base of every plant.yaml section: unknown keys are errors (a typo must not pass)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- tags
+
+
+class Tag(Model):
+    """One signal of a machine.
+
+    ``interval`` is the sampling interval (omit it for signals produced per event, such as a
+    measurement per part). ``source`` names where the value comes from (``sim`` for the virtual
+    plant; connectors add theirs). ``signal`` says which physics the virtual plant generates.
+    """
+
+    name: Id
+    unit: Unit
+    description: str = ""
+    interval: PositiveDuration | None = None
+    source: str = "sim"
+    signal: str | None = None
+    low: float | None = None
+    high: float | None = None
+    constant: bool = False
+
+
+# ---------------------------------------------------------------- machines
+
+
+class Bearing(Model):
+    """Rolling-element bearing geometry; it sets the defect frequencies BPFO, BPFI, BSF, FTF."""
+
+    designation: str = ""
+    rolling_elements: Annotated[int, Field(ge=3)]
+    element_diameter_mm: PositiveDuration
+    pitch_diameter_mm: PositiveDuration
+    contact_angle_deg: Annotated[float, Field(ge=0, lt=90)] = 0.0
+
+    def _ratio(self) -> float:
+        return (
+            self.element_diameter_mm
+            / self.pitch_diameter_mm
+            * math.cos(math.radians(self.contact_angle_deg))
+        )
+
+    def bpfo(self, shaft_hz: float) -> float:
+        """Ball pass frequency, outer race: (n/2)·fr·(1 − r)."""
+        return self.rolling_elements / 2 * shaft_hz * (1 - self._ratio())
+
+    def bpfi(self, shaft_hz: float) -> float:
+        """Ball pass frequency, inner race: (n/2)·fr·(1 + r)."""
+        return self.rolling_elements / 2 * shaft_hz * (1 + self._ratio())
+
+    def bsf(self, shaft_hz: float) -> float:
+        """Ball spin frequency: (D/2d)·fr·(1 − r²)."""
+        r = self._ratio()
+        return self.pitch_diameter_mm / (2 * self.element_diameter_mm) * shaft_hz * (1 - r * r)
+
+    def ftf(self, shaft_hz: float) -> float:
+        """Fundamental train (cage) frequency: (fr/2)·(1 − r)."""
+        return shaft_hz / 2 * (1 - self._ratio())
+
+
+class Measurement(Model):
+    """A quality characteristic measured on every part (e.g. a bore diameter) and its tolerance."""
+
+    tag: Id
+    nominal: float
+    tolerance: Annotated[float, Field(gt=0)]
+
+
+class Simulation(Model):
+    """How the virtual plant makes this machine behave; ignored by everything else.
+
+    Omitted fields take defaults that suit the machine's ``type``.
+    """
+
+    mtbf: PositiveDuration | None = None
+    mttr: PositiveDuration | None = None
+    cycle_time_cv: Annotated[float, Field(ge=0, le=1)] = 0.05
+    speed_loss: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    scrap_rate: Fraction = 0.01
+    rework_rate: Fraction = 0.01
+    micro_stops_per_hour: Annotated[float, Field(ge=0)] = 2.0
+    micro_stop_duration: PositiveDuration = 60.0
+    nominal_rpm: Annotated[float, Field(ge=0)] | None = None
+    rated_power_kw: Annotated[float, Field(gt=0)] | None = None
+    idle_power_kw: Annotated[float, Field(ge=0)] | None = None
+    bearing_life: PositiveDuration | None = None
+    bearing_wear: Fraction = 0.0
+    tool_life_parts: Annotated[int, Field(gt=0)] | None = None
+    tool_change_time: PositiveDuration = 300.0
+    tool_wear: Fraction = 0.0
+    measurement: Measurement | None = None
+
+
+class Machine(Model):
+    """A work unit. ``ideal_cycle_time`` is the fastest possible time for one part (OEE's
+    performance reference); ``cycle_times`` overrides it per product."""
+
+    id: Id
+    type: Id
+    name: str = ""
+    ideal_cycle_time: PositiveDuration
+    cycle_times: dict[str, PositiveDuration] = Field(default_factory=dict)
+    setup_time: Duration = 0.0
+    bearing: Bearing | None = None
+    tags: list[Tag] = Field(default_factory=list)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    def ideal_cycle_time_for(self, product: str | None) -> float:
+        """Ideal cycle time of ``product`` on this machine, in seconds."""
+        if product is not None and product in self.cycle_times:
+            return self.cycle_times[product]
+        return self.ideal_cycle_time
+
+
+class Buffer(Model):
+    """A buffer between two stations of a flow line, holding at most ``capacity`` parts."""
+
+    upstream: Id
+    downstream: Id
+    capacity: Annotated[int, Field(ge=1)]
+
+
+class LineSimulation(Model):
+    """How work arrives at a line in the virtual plant."""
+
+    order_interarrival: PositiveDuration | None = None
+    lot_size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (10, 30)
+
+
+class Line(Model):
+    """A work centre. A ``flow`` line passes every part through its machines in order, via its
+    buffers; in a ``job_shop`` each product follows its own routing."""
+
+    id: Id
+    name: str = ""
+    type: Literal["flow", "job_shop"]
+    machines: list[Machine]
+    buffers: list[Buffer] = Field(default_factory=list)
+    simulation: LineSimulation = Field(default_factory=LineSimulation)
+
+
+class Area(Model):
+    id: Id
+    name: str = ""
+    lines: list[Line]
+
+
+# ---------------------------------------------------------------- calendar
+
+
+class Break(Model):
+    """A planned stop inside a shift, starting at a local time."""
+
+    start: ClockTime
+    duration: PositiveDuration
+    name: str = "break"
+
+
+class Shift(Model):
+    """A shift in local time; an ``end`` at or before ``start`` crosses midnight."""
+
+    name: Id
+    start: ClockTime
+    end: ClockTime
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    breaks: list[Break] = Field(default_factory=list)
+
+
+class Tariff(Model):
+    """An energy price window in local time (time of use)."""
+
+    name: str
+    start: ClockTime
+    end: ClockTime
+    price_per_kwh: Annotated[float, Field(ge=0)]
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+
+
+class Calendar(Model):
+    """Shifts, holidays and tariffs in one named time zone (IANA, e.g. ``Europe/Berlin``).
+
+    No shifts means the plant is planned to run around the clock.
+    """
+
+    timezone: str
+    shifts: list[Shift] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+    tariffs: list[Tariff] = Field(default_factory=list)
+    currency: str = "EUR"
+    grid_kg_co2e_per_kwh: Annotated[float, Field(ge=0)] | None = None
+
+
+# ---------------------------------------------------------------- products and plant
+
+
+class Product(Model):
+    """Something the plant makes; ``routing`` lists the machines a part visits (job shops)."""
+
+    id: Id
+    name: str = ""
+    routing: list[Id] = Field(default_factory=list)
+    mix: Annotated[float, Field(gt=0)] = 1.0
+
+
+class Plant(Model):
+    """A whole ``plant.yaml``."""
+
+    enterprise: Id | None = None
+    site: Id
+    name: str = ""
+    strict: bool = False
+    calendar: Calendar
+    products: list[Product] = Field(default_factory=list)
+    areas: list[Area]
+
+    @property
+    def root(self) -> str:
+        """Path prefix of every asset in this plant: ``[enterprise/]site``."""
+        return join(self.enterprise, self.site) if self.enterprise else self.site
+
+    def machines(self) -> list[MachineRef]:
+        """Every machine with its place in the hierarchy, in declaration order."""
+        return [
+            MachineRef(area=a, line=ln, machine=m, path=join(self.root, a.id, ln.id, m.id))
+            for a in self.areas
+            for ln in a.lines
+            for m in ln.machines
+        ]
+
+    def machine(self, ident: str) -> MachineRef:
+        """A machine by id or by full asset path."""
+        for ref in self.machines():
+            if ident in (ref.machine.id, ref.path):
+                return ref
+        raise KeyError(ident)
+
+    def tag_paths(self) -> list[str]:
+        """Every configured tag path, in declaration order."""
+        return [join(ref.path, t.name) for ref in self.machines() for t in ref.machine.tags]
+
+    def product(self, ident: str) -> Product:
+        for p in self.products:
+            if p.id == ident:
+                return p
+        raise KeyError(ident)
+
+
+class MachineRef(BaseModel):
+    """A machine together with its area, line and asset path."""
+
+    model_config = ConfigDict(frozen=True)
+
+    area: Area
+    line: Line
+    machine: Machine
+    path: str
+
+    def tag_path(self, tag: str) -> str:
+        return join(self.path, tag)
