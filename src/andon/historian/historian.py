@@ -1,0 +1,210 @@
+"""The Historian: one object to store and read a plant's time series and events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy.engine import URL, Engine
+
+from andon.core.batch import Batch
+from andon.core.event import Event
+from andon.historian import events as events_mod
+from andon.historian import export as export_mod
+from andon.historian import query
+from andon.historian.catalog import TagCatalog, TagSpec
+from andon.historian.columns import Rows, to_rows
+from andon.historian.engine import masked, open_engine, storage_errors
+from andon.historian.results import Buckets, Sample, Series, TagInfo
+
+_WILDCARDS = ("+", "#")
+
+
+def _writer(engine: Engine) -> Callable[[Engine, Rows], int]:
+    if engine.dialect.name == "postgresql":
+        from andon.historian import write_postgres  # psycopg is an optional dependency
+
+        return write_postgres.write_rows
+    from andon.historian import write_sqlite
+
+    return write_sqlite.write_rows
+
+
+class Historian:
+    """Stores Batches and Events idempotently; answers range, latest, downsample and export.
+
+    Made by ``open_historian``; close it (or use it as a context manager) to release the pool.
+    ``max_raw_points`` bounds a raw ``range`` without a limit.
+    """
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self._engine = engine
+        self._url = url
+        self._catalog = TagCatalog(engine)
+        self._write_rows = _writer(engine)
+        self.max_raw_points = query.MAX_RAW_POINTS
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked."""
+        return masked(self._url)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def ensure_tags(self, specs: Iterable[TagSpec | tuple[str, str | None, str, str]]) -> None:
+        """Register configured tags, ``(path, unit, description, source)``, before ingest."""
+        with storage_errors(self._engine):
+            self._catalog.ensure(specs)
+
+    def write(self, batch: Batch) -> int:
+        """Store a batch; returns how many samples were new (a repeat stores none).
+
+        String values (``batch.strings``) are not stored: their samples keep a NaN value.
+        """
+        if not len(batch):
+            return 0
+        with storage_errors(self._engine):
+            rows = to_rows(batch, self._catalog.ids_for(batch.tags))
+            return self._write_rows(self._engine, rows)
+
+    def write_events(self, events: Sequence[Event]) -> int:
+        """Store events; returns how many were new (a repeated event is stored once)."""
+        with storage_errors(self._engine):
+            return events_mod.write_events(self._engine, events)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _resolve(self, tags: str | Sequence[str]) -> list[tuple[str, int]]:
+        """Paths and ids of a tag, a list of tags, or an MQTT-style pattern (``+``, ``#``)."""
+        if isinstance(tags, str) and any(w in tags for w in _WILDCARDS):
+            return [(t.path, t.id) for t in self._catalog.records(tags)]
+        paths = [tags] if isinstance(tags, str) else list(tags)
+        return [(p, self._catalog.id_of(p)) for p in paths]
+
+    def range(self, tag: str, start_ns: int, end_ns: int, limit: int | None = None) -> Series:
+        """Raw samples of ``tag`` in ``[start_ns, end_ns)``, oldest first."""
+        with storage_errors(self._engine):
+            tag_id = self._catalog.id_of(tag)
+            return query.read_range(
+                self._engine, tag, tag_id, start_ns, end_ns, limit, self.max_raw_points
+            )
+
+    def latest(self, tags: str | Sequence[str]) -> list[Sample]:
+        """The newest sample of a tag, of each listed tag, or of each tag matching a pattern."""
+        with storage_errors(self._engine):
+            return query.latest(self._engine, self._resolve(tags))
+
+    def downsample(
+        self,
+        tag: str,
+        start_ns: int,
+        end_ns: int,
+        every_ns: int,
+        *,
+        use_rollup: bool | None = None,
+    ) -> Buckets:
+        """Count, sum, min, max (and ``avg``) of good samples per epoch-aligned bucket."""
+        with storage_errors(self._engine):
+            tag_id = self._catalog.id_of(tag)
+            return query.downsample(
+                self._engine, tag, tag_id, start_ns, end_ns, every_ns, use_rollup=use_rollup
+            )
+
+    def events(
+        self,
+        asset: str | None = None,
+        kind: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = 1000,
+    ) -> list[Event]:
+        """Events of an asset subtree (or MQTT-style pattern) and kind, in time order."""
+        if start_ns is not None and end_ns is not None:
+            query.check_range(start_ns, end_ns)
+        with storage_errors(self._engine):
+            return events_mod.query_events(self._engine, asset, kind, start_ns, end_ns, limit)
+
+    def tags(self, pattern: str | None = None, *, counts: bool = False) -> list[TagInfo]:
+        """Stored tags (all, or matching a pattern) with first/last sample time; counts if asked."""
+        with storage_errors(self._engine):
+            records = self._catalog.records(pattern)
+            ids = [r.id for r in records]
+            spans = query.first_last(self._engine, ids)
+            out = []
+            for r in records:
+                first, last = spans.get(r.id, (None, None))
+                n = query.count_samples(self._engine, r.id) if counts else None
+                out.append(
+                    TagInfo(
+                        r.path,
+                        r.unit,
+                        r.description,
+                        r.source,
+                        r.auto_created,
+                        r.created_ns,
+                        first,
+                        last,
+                        n,
+                    )
+                )
+            return out
+
+    def count_samples(
+        self, tag: str | None = None, start_ns: int | None = None, end_ns: int | None = None
+    ) -> int:
+        """Stored samples of one tag, or of all tags, optionally within ``[start_ns, end_ns)``."""
+        with storage_errors(self._engine):
+            tag_id = None if tag is None else self._catalog.id_of(tag)
+            return query.count_samples(self._engine, tag_id, start_ns, end_ns)
+
+    def export(
+        self,
+        path: str | Path,
+        tags: str | Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        fmt: str | None = None,
+        chunk_rows: int = export_mod.CHUNK_ROWS,
+    ) -> int:
+        """Write samples in long form to CSV or Parquet (by suffix or ``fmt``); returns rows."""
+        query.check_range(start_ns, end_ns)
+        with storage_errors(self._engine):
+            resolved = sorted(self._resolve(tags))
+            pages = export_mod.pages(self._engine, resolved, start_ns, end_ns, chunk_rows)
+            return export_mod.export(path, pages, fmt)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Historian:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Historian({self.url!r})"
+
+
+def open_historian(url: str | None = None) -> Historian:
+    """Open (and migrate) the historian at ``url``, ``$ANDON_DB`` or ``./andon.db``.
+
+    Raises DatabaseUnavailable, with the URL's password masked, if it cannot be reached.
+    """
+    engine, resolved = open_engine(url)
+    return Historian(engine, resolved)

@@ -1,0 +1,76 @@
+"""The historian's tables, as SQLAlchemy Core objects for the query code.
+
+Time series live in one narrow table keyed by ``(tag_id, ts)``: the key is what makes a repeated
+write change nothing. ``rollup_1m`` is kept at write time, from the rows a write really
+inserted, so trends over months never touch raw samples. Rollups aggregate only samples of GOOD
+quality (``quality >= 192``) whose value is a number (not NaN): a bad reading must not move an
+average, and a trend read from rollups must equal one computed from the raw samples.
+
+The migrations under ``migrations/versions`` create the same tables; a test checks they agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from andon.core.clock import NS_PER_MIN
+from andon.core.quality import GOOD
+
+ROLLUP_NS = NS_PER_MIN
+"""Width of a ``rollup_1m`` bucket; buckets are aligned on the epoch (UTC)."""
+
+ROLLUP_MIN_QUALITY = GOOD
+"""Only samples with at least this quality enter the rollups (and the raw downsample path)."""
+
+metadata = sa.MetaData()
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("path", sa.String(255), nullable=False, unique=True),
+    sa.Column("unit", sa.String(32), nullable=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("auto_created", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+samples = sa.Table(
+    "samples",
+    metadata,
+    sa.Column("tag_id", sa.Integer, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),  # SQLite stores NaN as NULL
+    sa.Column("quality", sa.SmallInteger, nullable=False),
+    sa.PrimaryKeyConstraint("tag_id", "ts", name="pk_samples"),
+    sqlite_with_rowid=False,
+)
+
+rollup_1m = sa.Table(
+    "rollup_1m",
+    metadata,
+    sa.Column("tag_id", sa.Integer, nullable=False),
+    sa.Column("bucket", sa.BigInteger, nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("sum", sa.Double, nullable=False),
+    sa.Column("min", sa.Double, nullable=False),
+    sa.Column("max", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("tag_id", "bucket", name="pk_rollup_1m"),
+    sqlite_with_rowid=False,
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("asset", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("digest", sa.String(32), nullable=False),
+    # The identity of an event (a repeated write stores nothing); it also serves (asset, ts).
+    sa.UniqueConstraint("asset", "ts", "kind", "digest", name="uq_events_identity"),
+    sa.Index("ix_events_kind_ts", "kind", "ts"),
+)
