@@ -55,8 +55,11 @@ def masked(url: URL) -> str:
 
 def _one_line(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err
+    # Drivers spread one reason over several lines ("... port 1 failed:" / "Connection
+    # refused" / "Is the server running ..."); keep the first two, joined, so it stays one line.
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    return lines[0] if lines else type(orig).__name__
+    text = " ".join(lines[:2]) if lines else type(orig).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:

@@ -13,7 +13,6 @@ import difflib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -136,14 +135,6 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
                 add((*loc, i, attr), f"duplicate {what} {key!r} (first at index {seen[key]})")
             seen.setdefault(key, i)
 
-    try:
-        ZoneInfo(plant.calendar.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        add(
-            ("calendar", "timezone"),
-            f"unknown time zone {plant.calendar.timezone!r}; use an IANA name such as "
-            "'Europe/Berlin' or 'America/Chicago'",
-        )
     unique(plant.products, ("products",), "id", "product id")
     unique(plant.areas, ("areas",), "id", "area id")
     unique(plant.calendar.shifts, ("calendar", "shifts"), "name", "shift name")

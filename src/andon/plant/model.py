@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import date, time
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -47,6 +48,17 @@ def _not_blank(v: str) -> str:
     if not v.strip():
         raise ValueError("must not be empty (write the engineering unit, e.g. mm/s, degC, kW)")
     return v.strip()
+
+
+def _timezone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {v!r}; use an IANA name such as 'Europe/Berlin' or "
+            "'America/Chicago'"
+        ) from None
+    return v
 
 
 def _clock_time(v: object) -> object:
@@ -260,7 +272,7 @@ class Calendar(Model):
     No shifts means the plant is planned to run around the clock.
     """
 
-    timezone: str
+    timezone: Annotated[str, AfterValidator(_timezone)]
     shifts: list[Shift] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
     tariffs: list[Tariff] = Field(default_factory=list)

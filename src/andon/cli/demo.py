@@ -1,0 +1,224 @@
+"""``andon demo``: the virtual plant into the historian, told as it happens.
+
+Runs a plant.yaml (the job-shop example by default) on the virtual plant, streams every sample
+and event through the pipeline into the historian, shows a live table of machines and a
+progress bar of simulated time, narrates what happens on the shop floor, then prints a summary.
+
+Unless ``--start`` is given, the simulated span is placed so that it ends when the run ends:
+the virtual plant never reports a time that has not yet come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from andon.cli.console import console, reported
+from andon.cli.story import Narrator, state_style
+from andon.core.clock import NS_PER_S, from_ns, now_ns, parse_time
+from andon.core.event import Event
+from andon.core.stream import Emit, Item
+from andon.historian import Historian, open_historian
+from andon.pipeline import HistorianSink, Pipeline
+from andon.plant import Plant, example_plant, load_plant
+from andon.sim import MachineStatus, VirtualPlant, VirtualPlantSource
+
+REFRESH_S = 0.25
+
+
+def demo(
+    plant_file: Path | None = typer.Option(
+        None, "--plant", help="plant.yaml to run (default: the CNC job-shop example)."
+    ),
+    minutes: float = typer.Option(240.0, "--minutes", min=1, help="Simulated minutes to run."),
+    speed: float = typer.Option(
+        600.0, "--speed", min=0, help="Simulated seconds per wall second; 0 = as fast as possible."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed tells the same story."),
+    db: str | None = typer.Option(
+        None, "--db", envvar="ANDON_DB", help="Database URL (default: SQLite file andon.db)."
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="Simulated start time (ISO 8601); default: so the run ends now."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No live display; summary only."),
+) -> None:
+    """Run the virtual plant into the historian and watch the shop floor."""
+    with reported():
+        plant = load_plant(plant_file or example_plant("job_shop"))
+        span_ns = round(minutes * 60 * NS_PER_S)
+        if start is not None:
+            start_ns = parse_time(start, field="--start")
+        else:
+            lead = 1.0 - (1.0 / speed if speed > 0 else 0.0)
+            start_ns = now_ns() - round(span_ns * lead)
+        start_ns -= start_ns % NS_PER_S
+        with open_historian(db) as historian:
+            historian.ensure_tags(_tag_specs(plant))
+            virtual = VirtualPlant(plant, seed=seed, start_ns=start_ns)
+            for path in virtual.unsimulated:
+                console.print(f"[yellow]note:[/] {path} has no simulated signal; it stays empty")
+            run = _DemoRun(plant, virtual, historian, start_ns + span_ns, speed, quiet)
+            asyncio.run(run.run())
+            _summary(plant, virtual, historian, run)
+
+
+def _tag_specs(plant: Plant) -> list[tuple[str, str, str, str]]:
+    return [
+        (ref.tag_path(t.name), t.unit, t.description, t.source)
+        for ref in plant.machines()
+        for t in ref.machine.tags
+    ]
+
+
+class _DemoRun:
+    """One demo run: the pipeline plus the live display fed from the virtual plant."""
+
+    def __init__(
+        self,
+        plant: Plant,
+        virtual: VirtualPlant,
+        historian: Historian,
+        until_ns: int,
+        speed: float,
+        quiet: bool,
+    ) -> None:
+        self.plant = plant
+        self.virtual = virtual
+        self.historian = historian
+        self.until_ns = until_ns
+        self.speed = speed
+        self.quiet = quiet
+        self.tz = ZoneInfo(plant.calendar.timezone)
+        self.narrator = Narrator(plant, self.tz)
+        self.stored = 0
+        self.events = 0
+
+    async def run(self) -> None:
+        source = VirtualPlantSource(self.virtual, self.until_ns, speed=self.speed)
+        sink = HistorianSink(self.historian)
+        pipeline = Pipeline([_Narrated(source, self)], [sink])
+        if self.quiet:
+            await pipeline.run()
+        else:
+            await self._live(pipeline)
+        stats = pipeline.stats[sink.name]
+        self.stored, self.events = stats.samples, stats.events
+
+    async def _live(self, pipeline: Pipeline) -> None:
+        progress = Progress(
+            TextColumn("simulated [bold]{task.fields[clock]}[/]"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        start = self.virtual.start_ns
+        task = progress.add_task("sim", total=(self.until_ns - start) / NS_PER_S, clock="")
+        with Live(console=console, refresh_per_second=8, transient=False) as live:
+            runner = asyncio.create_task(pipeline.run())
+            while not runner.done():
+                now = self.virtual.now_ns
+                progress.update(task, completed=(now - start) / NS_PER_S, clock=self._clock(now))
+                live.update(Group(self._table(self.virtual.machines()), progress))
+                await asyncio.wait({runner}, timeout=REFRESH_S)
+            await runner
+            now = self.virtual.now_ns
+            progress.update(task, completed=(now - start) / NS_PER_S, clock=self._clock(now))
+            live.update(Group(self._table(self.virtual.machines()), progress))
+
+    def _clock(self, ns: int) -> str:
+        return from_ns(ns).astimezone(self.tz).strftime("%a %H:%M:%S")
+
+    def _table(self, machines: Sequence[MachineStatus]) -> Table:
+        table = Table(title=self.plant.name or self.plant.root, title_justify="left")
+        for col in ("machine", "state", "for", "good", "scrap", "rework", "last event"):
+            table.add_column(
+                col, justify="right" if col in ("for", "good", "scrap", "rework") else "left"
+            )
+        now = self.virtual.now_ns
+        for m in machines:
+            mins = max(0, now - m.since_ns) / NS_PER_S / 60
+            table.add_row(
+                m.id,
+                f"[{state_style(m.state)}]{m.state.label}[/]",
+                f"{mins:.0f} min",
+                str(m.good),
+                str(m.scrap),
+                str(m.rework),
+                m.last_event,
+            )
+        return table
+
+    def tell(self, events: tuple[Event, ...]) -> None:
+        for line in self.narrator.tell(events):
+            if not self.quiet:
+                console.print(line)
+
+
+class _Narrated:
+    """Passes the virtual plant's items on, letting the narrator read the events first."""
+
+    def __init__(self, source: VirtualPlantSource, run: _DemoRun) -> None:
+        self.source = source
+        self.run_ = run
+        self.name = source.name
+
+    async def run(self, emit: Emit) -> None:
+        async def narrated(item: Item) -> None:
+            if isinstance(item, tuple):
+                self.run_.tell(item)
+            await emit(item)
+
+        await self.source.run(narrated)
+
+
+_SUMMARY_STATES = (
+    ("running", "run"),
+    ("micro_stop", "µstop"),
+    ("idle", "idle"),
+    ("starved", "starved"),
+    ("blocked", "blocked"),
+    ("setup", "setup"),
+    ("down", "down"),
+    ("planned_stop", "planned"),
+)
+
+
+def _summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: _DemoRun) -> None:
+    states = Table(title="Minutes in each state", title_justify="left")
+    parts = Table(title="Parts and samples stored", title_justify="left")
+    states.add_column("machine")
+    parts.add_column("machine")
+    for _, header in _SUMMARY_STATES:
+        states.add_column(header, justify="right")
+    for header in ("good", "scrap", "rework", "samples"):
+        parts.add_column(header, justify="right")
+    for m in virtual.machines():
+        stored = sum(t.count or 0 for t in historian.tags(f"{m.path}/#", counts=True))
+        states.add_row(
+            m.id, *(f"{m.seconds.get(label, 0.0) / 60:.0f}" for label, _ in _SUMMARY_STATES)
+        )
+        parts.add_row(m.id, str(m.good), str(m.scrap), str(m.rework), f"{stored:,}")
+    console.print(states)
+    console.print(parts)
+    hours = (virtual.now_ns - virtual.start_ns) / NS_PER_S / 3600
+    console.print(
+        f"{run.stored:,} samples and {run.events:,} events of {hours:.1f} simulated hours "
+        f"stored in {historian.url}"
+    )
+    first = plant.machines()[0]
+    vib = next((t.name for t in first.machine.tags if t.signal == "vibration_rms"), None)
+    if vib:
+        console.print(
+            f"Next: [bold]andon history query {first.tag_path(vib)} --from -{hours:.0f}h "
+            "--every 10m[/]"
+        )

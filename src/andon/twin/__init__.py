@@ -1,0 +1,35 @@
+"""The twin: a discrete-event kernel (and, later, line models, calibration and what-if)."""
+
+from andon.twin.kernel import (
+    INFINITY,
+    NORMAL,
+    URGENT,
+    Condition,
+    EmptySchedule,
+    Environment,
+    Event,
+    Interrupt,
+    Process,
+    ProcessGenerator,
+    Store,
+    StoreGet,
+    StorePut,
+    Timeout,
+)
+
+__all__ = [
+    "INFINITY",
+    "NORMAL",
+    "URGENT",
+    "Condition",
+    "EmptySchedule",
+    "Environment",
+    "Event",
+    "Interrupt",
+    "Process",
+    "ProcessGenerator",
+    "Store",
+    "StoreGet",
+    "StorePut",
+    "Timeout",
+]

@@ -1,0 +1,129 @@
+"""``andon demo`` end to end: the virtual plant through the pipeline into a real historian."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from andon.cli.app import app
+from andon.core import NS_PER_S, parse_time
+from andon.historian import open_historian
+from andon.plant import example_plant, load_plant
+from andon.sim import VirtualPlant
+
+runner = CliRunner()
+START = "2026-11-23T05:00:00Z"  # a Monday morning in Berlin
+
+
+def expected(plant_name: str, minutes: float, seed: int) -> tuple[int, int, dict[str, int]]:
+    """What the virtual plant produces for these arguments, counted without the historian."""
+    plant = load_plant(example_plant(plant_name))
+    start = parse_time(START)
+    vp = VirtualPlant(plant, seed=seed, start_ns=start)
+    batch, events = vp.advance(start + round(minutes * 60 * NS_PER_S))
+    per_tag: dict[str, int] = {}
+    for path in batch.tag_paths():
+        per_tag[path] = per_tag.get(path, 0) + 1
+    return len(batch), len(events), per_tag
+
+
+def run_demo(db: str, minutes: float = 90, seed: int = 3, plant: str = "job_shop"):
+    args = [
+        "demo",
+        "--db",
+        db,
+        "--minutes",
+        str(minutes),
+        "--speed",
+        "0",
+        "--seed",
+        str(seed),
+        "--start",
+        START,
+        "--plant",
+        example_plant(plant),
+    ]
+    return runner.invoke(app, args)
+
+
+@pytest.mark.parametrize("plant_name", ["job_shop", "assembly_line"])
+def test_the_historian_holds_every_sample_and_event_the_plant_produced(tmp_path, plant_name):
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = run_demo(db, plant=plant_name)
+    assert result.exit_code == 0, result.output
+    samples, events, per_tag = expected(plant_name, 90, 3)
+    with open_historian(db) as h:
+        assert h.count_samples() == samples
+        for tag, n in per_tag.items():
+            assert h.count_samples(tag) == n, tag
+        assert len(h.events(limit=None)) == events
+    assert f"{samples:,} samples and {events:,} events" in result.output
+
+
+def test_running_the_same_demo_twice_stores_nothing_new(tmp_path):
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert run_demo(db, minutes=30).exit_code == 0
+    with open_historian(db) as h:
+        first = (h.count_samples(), len(h.events(limit=None)))
+    assert run_demo(db, minutes=30).exit_code == 0
+    with open_historian(db) as h:
+        assert (h.count_samples(), len(h.events(limit=None))) == first
+
+
+def test_demo_tells_the_story_and_summarises(tmp_path):
+    result = run_demo(f"sqlite:///{tmp_path / 'demo.db'}", minutes=300, seed=0)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "is down" in out  # a breakdown (mill-1's bearing fails in the first hours)
+    assert "bearing failure" in out
+    assert "Minutes in each state" in out and "Parts and samples stored" in out
+    assert "mill-1" in out and "grinder-1" in out
+
+
+def test_demo_into_postgresql(pg_schema_url):
+    result = run_demo(pg_schema_url, minutes=20)
+    assert result.exit_code == 0, result.output
+    samples, events, _ = expected("job_shop", 20, 3)
+    with open_historian(pg_schema_url) as h:
+        assert h.count_samples() == samples
+        assert len(h.events(limit=None)) == events
+
+
+def test_unreachable_database_is_one_line_and_nonzero():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "andon",
+            "demo",
+            "--minutes",
+            "5",
+            "--speed",
+            "0",
+            "--db",
+            "postgresql+psycopg://andon:secret@127.0.0.1:1/plant",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "secret" not in proc.stderr and "127.0.0.1:1" in proc.stderr
+
+
+def test_bad_plant_file_writes_nothing(tmp_path):
+    bad = tmp_path / "plant.yaml"
+    bad.write_text(Path(example_plant("job_shop")).read_text().replace("unit: kW", "unit: ''"))
+    db = tmp_path / "demo.db"
+    result = runner.invoke(
+        app,
+        ["demo", "--plant", str(bad), "--db", f"sqlite:///{db}", "--speed", "0", "--minutes", "5"],
+    )
+    assert result.exit_code == 1
+    assert "unit: must not be empty" in result.output
+    assert not db.exists()
