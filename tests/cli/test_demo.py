@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from andon.cli.app import app
-from andon.core import NS_PER_S, parse_time
+from andon.core import NS_PER_S, now_ns, parse_time
 from andon.historian import open_historian
 from andon.plant import example_plant, load_plant
 from andon.sim import VirtualPlant
@@ -127,3 +127,15 @@ def test_bad_plant_file_writes_nothing(tmp_path):
     assert result.exit_code == 1
     assert "unit: must not be empty" in result.output
     assert not db.exists()
+
+
+def test_default_start_ends_the_simulated_span_now(tmp_path):
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    before = now_ns()
+    result = runner.invoke(app, ["demo", "--db", db, "--minutes", "15", "--speed", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    with open_historian(db) as h:
+        latest = max(s.ts for s in h.latest("#"))
+        first = min(t.first_ns for t in h.tags() if t.first_ns is not None)
+    assert latest <= now_ns()  # nothing from the future
+    assert before - 16 * 60 * NS_PER_S <= first <= before - 14 * 60 * NS_PER_S

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from andon.cli.console import console, reported
 from andon.cli.story import Narrator, state_style
-from andon.core.clock import NS_PER_S, from_ns, now_ns, parse_time
+from andon.core.clock import NS_PER_S, from_ns, iso, now_ns, parse_time
 from andon.core.event import Event
 from andon.core.stream import Emit, Item
 from andon.historian import Historian, open_historian
@@ -67,6 +67,7 @@ def demo(
             for path in virtual.unsimulated:
                 console.print(f"[yellow]note:[/] {path} has no simulated signal; it stays empty")
             run = _DemoRun(plant, virtual, historian, start_ns + span_ns, speed, quiet)
+            run.db = db
             asyncio.run(run.run())
             _summary(plant, virtual, historian, run)
 
@@ -101,6 +102,7 @@ class _DemoRun:
         self.narrator = Narrator(plant, self.tz)
         self.stored = 0
         self.events = 0
+        self.db: str | None = None
 
     async def run(self) -> None:
         source = VirtualPlantSource(self.virtual, self.until_ns, speed=self.speed)
@@ -208,6 +210,7 @@ def _summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: _De
             m.id, *(f"{m.seconds.get(label, 0.0) / 60:.0f}" for label, _ in _SUMMARY_STATES)
         )
         parts.add_row(m.id, str(m.good), str(m.scrap), str(m.rework), f"{stored:,}")
+    console.print()
     console.print(states)
     console.print(parts)
     hours = (virtual.now_ns - virtual.start_ns) / NS_PER_S / 3600
@@ -218,7 +221,8 @@ def _summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: _De
     first = plant.machines()[0]
     vib = next((t.name for t in first.machine.tags if t.signal == "vibration_rms"), None)
     if vib:
+        span = f"--from {iso(virtual.start_ns)} --to {iso(virtual.now_ns)}"
+        db = "" if run.db is None else f" --db '{run.db if '***' not in historian.url else 'URL'}'"
         console.print(
-            f"Next: [bold]andon history query {first.tag_path(vib)} --from -{hours:.0f}h "
-            "--every 10m[/]"
+            f"Next: [bold]andon history query {first.tag_path(vib)} {span} --every 10m{db}[/]"
         )
