@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from andon.twin.kernel import Environment, Store
+from andon.twin.kernel import Environment
+from andon.twin.resources import Store
 
 
 def model(env: Any, store: Any, jobs: int, machines: int, seed: int) -> list[float]:

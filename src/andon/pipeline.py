@@ -14,8 +14,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from andon.core.batch import Batch
 from andon.core.stream import Item, Sink, Source
+from andon.core.tagpath import matches
 from andon.historian import Historian
 
 
@@ -76,12 +80,23 @@ class Pipeline:
             for q in self._queues:
                 await q.put(None)
 
-        async with asyncio.TaskGroup() as group:
-            for sink, q in zip(self.sinks, self._queues, strict=True):
-                group.create_task(self._drain(sink, q), name=f"sink:{sink.name}")
-            group.create_task(feed(), name="sources")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for sink, q in zip(self.sinks, self._queues, strict=True):
+                    group.create_task(self._drain(sink, q), name=f"sink:{sink.name}")
+                group.create_task(feed(), name="sources")
+        except BaseExceptionGroup as group_error:
+            raise _single(group_error) from None
         if failed:
-            raise failed[0]
+            raise _single(failed[0]) from None
+
+
+def _single(error: BaseException) -> BaseException:
+    """The one failure inside (nested) task groups, so callers can catch it by its type;
+    a group of several failures stays a group."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 class HistorianSink:
@@ -91,12 +106,108 @@ class HistorianSink:
 
     def __init__(self, historian: Historian) -> None:
         self.historian = historian
+        self.new_samples = 0
+        """Samples the historian did not hold before (a repeated write adds none)."""
+        self.new_events = 0
 
     async def write(self, item: Item) -> None:
         if isinstance(item, Batch):
-            await asyncio.to_thread(self.historian.write, item)
+            self.new_samples += await asyncio.to_thread(self.historian.write, item)
         else:
-            await asyncio.to_thread(self.historian.write_events, item)
+            self.new_events += await asyncio.to_thread(self.historian.write_events, item)
 
     async def close(self) -> None:
         return None
+
+
+class Subscription:
+    """One live subscriber's view of the feed: items whose tags (or event assets) match its
+    pattern, in order. A subscriber that falls behind loses the oldest items, never the
+    newest, and ``lagged`` counts what it lost (the historian still has everything)."""
+
+    def __init__(self, feed: LiveFeed, pattern: str, size: int) -> None:
+        self.feed = feed
+        self.pattern = pattern
+        self.lagged = 0
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=size)
+        self._tag_masks: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
+
+    def offer(self, item: Item | None) -> None:
+        """Queue ``item`` (filtered) without ever waiting: the feed must not slow the plant."""
+        if item is not None:
+            item = self._filter(item)
+            if item is None:
+                return
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+                self.lagged += 1
+
+    def _filter(self, item: Item) -> Item | None:
+        if isinstance(item, Batch):
+            mask = self._tag_masks.get(item.tags)
+            if mask is None:
+                mask = np.array([matches(self.pattern, t) for t in item.tags], dtype=np.bool_)
+                if len(self._tag_masks) > 64:
+                    self._tag_masks.clear()
+                self._tag_masks[item.tags] = mask
+            picked = item.select(mask[item.tag_id]) if len(item) else item
+            return picked if len(picked) else None
+        events = tuple(e for e in item if matches(self.pattern, f"{e.asset}/{EVENT_SEGMENT}"))
+        return events or None
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Item:
+        item = await self._queue.get()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    def close(self) -> None:
+        self.feed.unsubscribe(self)
+
+
+EVENT_SEGMENT = "_event"
+"""Events match a pattern as if they were a tag named ``_event`` under their asset, so
+``site/area/line/mill-1/#`` follows everything about mill-1."""
+
+
+class LiveFeed:
+    """A sink that fans the live stream out to subscribers (the API's Server-Sent Events)."""
+
+    name = "live"
+
+    def __init__(self, per_subscriber: int = 256) -> None:
+        self.per_subscriber = per_subscriber
+        self._subscribers: set[Subscription] = set()
+        self.closed = False
+
+    def subscribe(self, pattern: str = "#") -> Subscription:
+        sub = Subscription(self, pattern, self.per_subscriber)
+        if self.closed:
+            sub.offer(None)
+        else:
+            self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    async def write(self, item: Item) -> None:
+        for sub in list(self._subscribers):
+            sub.offer(item)
+
+    async def close(self) -> None:
+        self.closed = True
+        for sub in list(self._subscribers):
+            sub.offer(None)
+        self._subscribers.clear()

@@ -59,7 +59,10 @@ def test_the_historian_holds_every_sample_and_event_the_plant_produced(tmp_path,
         for tag, n in per_tag.items():
             assert h.count_samples(tag) == n, tag
         assert len(h.events(limit=None)) == events
-    assert f"{samples:,} samples and {events:,} events" in result.output
+    assert f"{samples:,} samples and {events:,} events of 1.5 simulated hours produced; " in (
+        result.output
+    )
+    assert f"{samples:,} samples and {events:,} events were new" in result.output
 
 
 def test_running_the_same_demo_twice_stores_nothing_new(tmp_path):
@@ -67,7 +70,9 @@ def test_running_the_same_demo_twice_stores_nothing_new(tmp_path):
     assert run_demo(db, minutes=30).exit_code == 0
     with open_historian(db) as h:
         first = (h.count_samples(), len(h.events(limit=None)))
-    assert run_demo(db, minutes=30).exit_code == 0
+    again = run_demo(db, minutes=30)
+    assert again.exit_code == 0
+    assert "0 samples and 0 events were new" in again.output
     with open_historian(db) as h:
         assert (h.count_samples(), len(h.events(limit=None))) == first
 
@@ -76,9 +81,12 @@ def test_demo_tells_the_story_and_summarises(tmp_path):
     result = run_demo(f"sqlite:///{tmp_path / 'demo.db'}", minutes=300, seed=0)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "is down" in out  # a breakdown (mill-1's bearing fails in the first hours)
-    assert "bearing failure" in out
-    assert "Minutes in each state" in out and "Parts and samples stored" in out
+    assert "mill-1 is down: bearing failure" in out  # mill-1's bearing fails in hours
+    assert "is repaired after" in out
+    assert "min for parts (starved)" in out  # another machine waits for parts
+    assert "scrapped a" in out  # scrap appears
+    assert "changeover to" in out
+    assert "Minutes in each state" in out and "samples the historian holds" in out
     assert "mill-1" in out and "grinder-1" in out
 
 
@@ -139,3 +147,29 @@ def test_default_start_ends_the_simulated_span_now(tmp_path):
         first = min(t.first_ns for t in h.tags() if t.first_ns is not None)
     assert latest <= now_ns()  # nothing from the future
     assert before - 16 * 60 * NS_PER_S <= first <= before - 14 * 60 * NS_PER_S
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2300-01-01T00:00:00Z"], "--start: out of range"),
+        (["--start", "2262-04-10T00:00:00Z", "--minutes", "5000"], "out of range"),
+        (["--start", "tomorrow"], "--start: expected ISO 8601"),
+        (["--minutes", "inf"], "--minutes"),
+        (["--minutes", "0"], "--minutes"),
+        (["--speed", "-1"], "--speed"),
+    ],
+)
+def test_bad_demo_arguments_are_clear(tmp_path, args, message):
+    result = runner.invoke(app, ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", *args])
+    assert result.exit_code in (1, 2)  # 2: rejected by the option parser itself
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_plant_without_machines_is_refused(tmp_path):
+    bad = tmp_path / "plant.yaml"
+    bad.write_text("site: s\ncalendar: {timezone: UTC}\nareas: []\n")
+    result = runner.invoke(app, ["demo", "--plant", str(bad), "--db", f"sqlite:///{tmp_path}/d.db"])
+    assert result.exit_code == 1
+    assert "areas: List should have at least 1 item" in result.output

@@ -54,3 +54,22 @@ def test_ns_round_trip():
     dt = datetime(2026, 10, 25, 1, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
     ns = to_ns(dt)
     assert from_ns(ns) == dt.astimezone(UTC)
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59Z", "1500-01-01T00:00:00Z", "-36500d"])
+def test_times_outside_int64_nanoseconds_are_refused(text):
+    with pytest.raises(InputError, match="out of range"):
+        parse_time(text, now=-9 * 10**18)  # "now" in 1684: a century earlier is out of range
+
+
+@pytest.mark.parametrize("value", ["100000000d", float("inf"), float("nan"), 1e300])
+def test_durations_must_be_finite_and_sane(value):
+    with pytest.raises(InputError, match="not a usable duration"):
+        parse_duration(value)
+
+
+def test_iso_shows_finer_digits_only_when_there_are_some():
+    assert iso(0) == "1970-01-01T00:00:00.000Z"
+    assert iso(1_500_000) == "1970-01-01T00:00:00.001500Z"
+    assert iso(7) == "1970-01-01T00:00:00.000000007Z"
+    assert iso(parse_time("2026-11-25T10:00:00.25Z")) == "2026-11-25T10:00:00.250Z"

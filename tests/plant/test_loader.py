@@ -179,3 +179,49 @@ def test_not_a_mapping():
 def test_unreadable_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_plant(tmp_path / "missing.yaml")
+
+
+def test_break_outside_its_shift_is_an_error():
+    text = MINIMAL.replace(
+        "  timezone: Europe/Berlin\n",
+        "  timezone: Europe/Berlin\n  shifts:\n    - name: early\n      start: '06:00'\n"
+        "      end: '14:00'\n      breaks: [{start: '15:00', duration: 15min}]\n",
+    )
+    found = problems(text)
+    assert found == [
+        "plant.yaml:8: calendar.shifts[0].breaks[0].start: break at 15:00 starts outside "
+        "shift 'early' (06:00-14:00)"
+    ]
+
+
+def test_break_after_midnight_in_a_night_shift_is_fine():
+    text = MINIMAL.replace(
+        "  timezone: Europe/Berlin\n",
+        "  timezone: Europe/Berlin\n  shifts:\n    - name: night\n      start: '22:00'\n"
+        "      end: '06:00'\n      breaks: [{start: '02:00', duration: 15min}]\n",
+    )
+    assert parse_plant(text).calendar.shifts[0].breaks[0].duration == 900
+
+
+@pytest.mark.parametrize(
+    ("cut", "field"),
+    [("areas:", "areas"), ("    lines:", "areas[0].lines"), ("        machines:", "machines")],
+)
+def test_a_plant_needs_areas_lines_and_machines(cut, field):
+    head = MINIMAL[: MINIMAL.index(cut)]
+    found = problems(head + cut + " []\n")
+    assert len(found) == 1 and field in found[0] and "at least 1" in found[0], found
+
+
+def test_recursive_alias_is_an_error_not_a_crash():
+    found = problems(MINIMAL + "extra: &a [*a]\n")
+    assert any("extra: unknown field" in p for p in found), found
+
+
+def test_alias_bomb_is_answered_quickly():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    found = problems(MINIMAL + bomb)
+    assert any("unknown field" in p for p in found)

@@ -8,24 +8,26 @@ from typing import Any
 import pytest
 
 import andon.twin
-from andon.twin import kernel
+from andon.twin import kernel, resources
 from andon.twin.kernel import (
     EmptySchedule,
     Environment,
     Event,
     Interrupt,
     ProcessGenerator,
-    Store,
 )
+from andon.twin.resources import Store
 
 
 def test_public_names() -> None:
-    exported = {n for n in dir(andon.twin) if not n.startswith("_") and n != "kernel"}
+    modules = {"kernel", "resources"}
+    exported = {n for n in dir(andon.twin) if not n.startswith("_") and n not in modules}
     assert exported == set(andon.twin.__all__)
 
 
-def test_module_docstring_example_runs() -> None:
-    result = doctest.testmod(kernel)
+@pytest.mark.parametrize("module", [kernel, resources])
+def test_module_docstring_example_runs(module: Any) -> None:
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 
 

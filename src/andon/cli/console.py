@@ -14,7 +14,7 @@ from rich.console import Console
 
 from andon.core.errors import AndonError, ConfigError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # the terminal wraps long lines, not Rich
 errors = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
 
 

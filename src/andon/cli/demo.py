@@ -23,7 +23,8 @@ from rich.table import Table
 
 from andon.cli.console import console, reported
 from andon.cli.story import Narrator, state_style
-from andon.core.clock import NS_PER_S, from_ns, iso, now_ns, parse_time
+from andon.core.clock import NS_PER_S, check_ns, from_ns, iso, now_ns, parse_time
+from andon.core.errors import InputError
 from andon.core.event import Event
 from andon.core.stream import Emit, Item
 from andon.historian import Historian, open_historian
@@ -32,13 +33,16 @@ from andon.plant import Plant, example_plant, load_plant
 from andon.sim import MachineStatus, VirtualPlant, VirtualPlantSource
 
 REFRESH_S = 0.25
+MAX_MINUTES = 10 * 366 * 24 * 60  # ten years of simulated time
 
 
 def demo(
     plant_file: Path | None = typer.Option(
         None, "--plant", help="plant.yaml to run (default: the CNC job-shop example)."
     ),
-    minutes: float = typer.Option(240.0, "--minutes", min=1, help="Simulated minutes to run."),
+    minutes: float = typer.Option(
+        240.0, "--minutes", min=1, max=MAX_MINUTES, help="Simulated minutes to run."
+    ),
     speed: float = typer.Option(
         600.0, "--speed", min=0, help="Simulated seconds per wall second; 0 = as fast as possible."
     ),
@@ -54,6 +58,8 @@ def demo(
     """Run the virtual plant into the historian and watch the shop floor."""
     with reported():
         plant = load_plant(plant_file or example_plant("job_shop"))
+        if not plant.machines():
+            raise InputError("the plant has no machines to simulate")
         span_ns = round(minutes * 60 * NS_PER_S)
         if start is not None:
             start_ns = parse_time(start, field="--start")
@@ -61,6 +67,7 @@ def demo(
             lead = 1.0 - (1.0 / speed if speed > 0 else 0.0)
             start_ns = now_ns() - round(span_ns * lead)
         start_ns -= start_ns % NS_PER_S
+        check_ns(start_ns + span_ns, field="--start plus --minutes")
         with open_historian(db) as historian:
             historian.ensure_tags(_tag_specs(plant))
             virtual = VirtualPlant(plant, seed=seed, start_ns=start_ns)
@@ -100,8 +107,10 @@ class _DemoRun:
         self.quiet = quiet
         self.tz = ZoneInfo(plant.calendar.timezone)
         self.narrator = Narrator(plant, self.tz)
-        self.stored = 0
-        self.events = 0
+        self.sent = 0
+        self.sent_events = 0
+        self.new = 0
+        self.new_events = 0
         self.db: str | None = None
 
     async def run(self) -> None:
@@ -113,7 +122,8 @@ class _DemoRun:
         else:
             await self._live(pipeline)
         stats = pipeline.stats[sink.name]
-        self.stored, self.events = stats.samples, stats.events
+        self.sent, self.sent_events = stats.samples, stats.events
+        self.new, self.new_events = sink.new_samples, sink.new_events
 
     async def _live(self, pipeline: Pipeline) -> None:
         progress = Progress(
@@ -197,15 +207,22 @@ _SUMMARY_STATES = (
 
 def _summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: _DemoRun) -> None:
     states = Table(title="Minutes in each state", title_justify="left")
-    parts = Table(title="Parts and samples stored", title_justify="left")
+    parts = Table(title="Parts, and samples the historian holds for the run", title_justify="left")
     states.add_column("machine")
     parts.add_column("machine")
     for _, header in _SUMMARY_STATES:
         states.add_column(header, justify="right")
     for header in ("good", "scrap", "rework", "samples"):
         parts.add_column(header, justify="right")
+    by_path = {ref.path: ref for ref in plant.machines()}
+    produced = set(virtual.tags)  # unsimulated tags were never stored
     for m in virtual.machines():
-        stored = sum(t.count or 0 for t in historian.tags(f"{m.path}/#", counts=True))
+        paths = [by_path[m.path].tag_path(t.name) for t in by_path[m.path].machine.tags]
+        stored = sum(
+            historian.count_samples(path, virtual.start_ns, virtual.now_ns)
+            for path in paths
+            if path in produced
+        )
         states.add_row(
             m.id, *(f"{m.seconds.get(label, 0.0) / 60:.0f}" for label, _ in _SUMMARY_STATES)
         )
@@ -215,8 +232,9 @@ def _summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: _De
     console.print(parts)
     hours = (virtual.now_ns - virtual.start_ns) / NS_PER_S / 3600
     console.print(
-        f"{run.stored:,} samples and {run.events:,} events of {hours:.1f} simulated hours "
-        f"stored in {historian.url}"
+        f"{run.sent:,} samples and {run.sent_events:,} events of {hours:.1f} simulated hours "
+        f"produced; {run.new:,} samples and {run.new_events:,} events were new to "
+        f"{historian.url}"
     )
     first = plant.machines()[0]
     vib = next((t.name for t in first.machine.tags if t.signal == "vibration_rms"), None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from andon.core.clock import NS_PER_S, from_ns, to_ns
@@ -143,8 +143,3 @@ def _merge(intervals: list[Interval]) -> Iterator[Interval]:
         current = iv
     if current is not None:
         yield current
-
-
-def utc_day_start(day: date) -> int:
-    """Midnight UTC of ``day`` in ns (for tests and UTC reports)."""
-    return to_ns(datetime.combine(day, time(0), tzinfo=UTC))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Sequence
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,15 @@ def _field_name(loc: Loc) -> str:
     return out
 
 
-def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> Iterator[tuple[Loc, int]]:
+def _duplicate_keys(
+    node: yaml.Node | None, loc: Loc = (), seen_nodes: set[int] | None = None
+) -> Iterator[tuple[Loc, int]]:
+    # Aliases make the node tree a graph (possibly a cycle, possibly a "billion laughs"):
+    # visit every node once.
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if node is None or id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for k, v in node.value:
@@ -72,10 +81,10 @@ def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> Iterator[tuple[Loc
             if key in seen:
                 yield (*loc, key), k.start_mark.line + 1
             seen.add(key)
-            yield from _duplicate_keys(v, (*loc, key))
+            yield from _duplicate_keys(v, (*loc, key), seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            yield from _duplicate_keys(v, (*loc, i))
+            yield from _duplicate_keys(v, (*loc, i), seen_nodes)
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
@@ -138,6 +147,14 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
     unique(plant.products, ("products",), "id", "product id")
     unique(plant.areas, ("areas",), "id", "area id")
     unique(plant.calendar.shifts, ("calendar", "shifts"), "name", "shift name")
+    for si, shift in enumerate(plant.calendar.shifts):
+        for bi, br in enumerate(shift.breaks):
+            if not _within(br.start, shift.start, shift.end):
+                add(
+                    ("calendar", "shifts", si, "breaks", bi, "start"),
+                    f"break at {br.start:%H:%M} starts outside shift {shift.name!r} "
+                    f"({shift.start:%H:%M}-{shift.end:%H:%M})",
+                )
     products = {p.id for p in plant.products}
     all_machines: dict[str, Loc] = {}
     for ai, area in enumerate(plant.areas):
@@ -175,8 +192,18 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
     return problems
 
 
+def _within(t: time, start: time, end: time) -> bool:
+    """Whether local time ``t`` falls in [start, end); an end at or before start wraps midnight."""
+    return start <= t < end if start < end else (t >= start or t < end)
+
+
+MAX_BYTES = 5_000_000
+
+
 def parse_plant(text: str, file: str = "plant.yaml") -> Plant:
     """Validate a plant.yaml document; raise ConfigError listing every problem found."""
+    if len(text) > MAX_BYTES:
+        raise ConfigError([Problem(file, None, "", f"larger than {MAX_BYTES:,} bytes")])
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

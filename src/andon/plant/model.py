@@ -224,7 +224,7 @@ class Line(Model):
     id: Id
     name: str = ""
     type: Literal["flow", "job_shop"]
-    machines: list[Machine]
+    machines: Annotated[list[Machine], Field(min_length=1)]
     buffers: list[Buffer] = Field(default_factory=list)
     simulation: LineSimulation = Field(default_factory=LineSimulation)
 
@@ -232,7 +232,7 @@ class Line(Model):
 class Area(Model):
     id: Id
     name: str = ""
-    lines: list[Line]
+    lines: Annotated[list[Line], Field(min_length=1)]
 
 
 # ---------------------------------------------------------------- calendar
@@ -301,7 +301,7 @@ class Plant(Model):
     strict: bool = False
     calendar: Calendar
     products: list[Product] = Field(default_factory=list)
-    areas: list[Area]
+    areas: Annotated[list[Area], Field(min_length=1)]
 
     @property
     def root(self) -> str:

@@ -33,8 +33,9 @@ from andon.sim.degradation import NOISE_IN_TOLERANCES, bearing_damage, measureme
 from andon.sim.physics import THERMAL_TAU_S, thermal_target
 from andon.sim.timeline import Timeline
 from andon.sim.work import Lot, PlannedStops, SimClock, Stop
-from andon.twin.kernel import Environment, Store
+from andon.twin.kernel import Environment
 from andon.twin.kernel import Event as KernelEvent
+from andon.twin.resources import Store
 
 Steps = Generator[KernelEvent, Any, Any]
 Route = Callable[[Lot], tuple[Lot, Store] | None]

@@ -1,10 +1,12 @@
 """The virtual plant: every machine of a plant.yaml comes alive on the twin's kernel.
 
 ``advance(until_ns)`` is the whole interface in one call: run the kernel up to that time,
-then compute every sensor sample of the window from what the machines recorded, with numpy
-over the window, and hand back the samples as one Batch and the events of the window. Samples
-sit on multiples of each tag's interval since the epoch and noise is drawn per tag in time
-order, so advancing in many small steps or in one big step gives the same data.
+then compute every sensor sample of the window from what the machines recorded
+(``sim.sampling``), and hand back the samples as one Batch and the events of the window.
+Windows are half-open, ``[now_ns, until_ns)``; samples sit on multiples of each tag's interval
+since the epoch, noise is drawn per tag in time order and event-driven tags remember what they
+last wrote, so advancing in many small steps or in one big step gives the same data, wherever
+the steps fall (the time per state is kept in integer nanoseconds for the same reason).
 
 Determinism: everything random comes from numpy generators keyed by (seed, machine path or
 tag path, purpose); the same plant, seed and start give the same data, and adding a tag or a
@@ -25,10 +27,11 @@ from andon.core.event import Event
 from andon.core.machine_state import MachineState
 from andon.core.tagpath import join
 from andon.plant.calendar import PlantCalendar
-from andon.plant.model import MachineRef, Plant, Product, Tag
+from andon.plant.model import MachineRef, Plant, Product
 from andon.sim.defaults import resolve
 from andon.sim.machine import Inbound, Route, VirtualMachine, random_stream
-from andon.sim.physics import COUNTER_MODULO, EVENT_SIGNALS, SIGNALS, Window
+from andon.sim.physics import Window
+from andon.sim.sampling import Sampler
 from andon.sim.timeline import TimelineView
 from andon.sim.waveform import bearing_waveform
 from andon.sim.work import (
@@ -40,7 +43,8 @@ from andon.sim.work import (
     job_shop_route,
     release_orders,
 )
-from andon.twin.kernel import Environment, Store
+from andon.twin.kernel import Environment
+from andon.twin.resources import Store
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -48,7 +52,6 @@ F64 = npt.NDArray[np.float64]
 HEALTH_EVERY_NS = 600 * NS_PER_S
 """Ground truth of bearing health and tool wear every 10 simulated minutes."""
 _LOOKAHEAD_S = 1e-3  # run the kernel a hair past the window so rounding to ns never matters
-_EVENT_DRIVEN = frozenset({"state_code", "part_counter", "tool_wear", "measurement"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +78,9 @@ class _Tally:
     good: int = 0
     scrap: int = 0
     rework: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: {s.label: 0.0 for s in MachineState})
+    ns: dict[str, int] = field(default_factory=lambda: {s.label: 0 for s in MachineState})
     samples: int = 0
     last_event: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _TagPlan:
-    index: int
-    path: str
-    machine: VirtualMachine
-    signal: str
-    interval_ns: int | None
-    rng: np.random.Generator
 
 
 class VirtualPlant:
@@ -113,10 +106,9 @@ class VirtualPlant:
                 else:
                     self._flow_line(refs, line_path)
         self._tally = {m.path: _Tally(since_ns=start_ns) for m in self._machines}
-        plans, unsimulated = self._plan_tags()
-        self._plans = plans
-        self.tags: tuple[str, ...] = tuple(p.path for p in plans)
-        self.unsimulated: tuple[str, ...] = tuple(unsimulated)
+        self._sampler = Sampler(self._machines, seed)
+        self.tags: tuple[str, ...] = self._sampler.tags
+        self.unsimulated: tuple[str, ...] = self._sampler.unsimulated
         """Configured sim tags the virtual plant cannot produce (unknown or missing signal)."""
 
     # ------------------------------------------------------------------ building
@@ -172,25 +164,6 @@ class VirtualPlant:
             inbound: Inbound = supply if i == 0 else buffers[i - 1]
             self._add(ref, inbound, flow_route(buffers[i] if i < len(buffers) else None))
 
-    def _plan_tags(self) -> tuple[list[_TagPlan], list[str]]:
-        plans: list[_TagPlan] = []
-        unsimulated: list[str] = []
-        for vm in self._machines:
-            for tag in vm.ref.machine.tags:
-                if tag.source != "sim":
-                    continue
-                path = vm.ref.tag_path(tag.name)
-                if not _simulable(tag, vm):
-                    unsimulated.append(path)
-                    continue
-                signal = tag.signal or ""
-                interval = None
-                if tag.interval is not None and signal != "measurement":
-                    interval = max(round(tag.interval * NS_PER_S), 1)
-                rng = random_stream(self.seed, path, "noise")
-                plans.append(_TagPlan(len(plans), path, vm, signal, interval, rng))
-        return plans, unsimulated
-
     # ------------------------------------------------------------------ running
 
     def advance(self, until_ns: int) -> tuple[Batch, list[Event]]:
@@ -208,7 +181,8 @@ class VirtualPlant:
         events = self._pending[:cut]
         del self._pending[:cut]
         views = {vm.path: vm.timeline.view() for vm in self._machines}
-        batch = self._samples(views, start, until_ns)
+        batch = self._sampler.window(views, start, until_ns)
+        self._count_samples(batch)
         events.extend(self._health(views, start, until_ns))
         events.sort(key=lambda e: e.ts)
         self.ground_truth.extend(e for e in events if e.kind.startswith("truth."))
@@ -218,43 +192,10 @@ class VirtualPlant:
         self.now_ns = until_ns
         return batch, events
 
-    def _samples(self, views: dict[str, TimelineView], start: int, end: int) -> Batch:
-        ts_parts: list[I64] = []
-        id_parts: list[npt.NDArray[np.int32]] = []
-        values: list[F64] = []
-        windows: dict[tuple[str, int], Window] = {}  # tags of a machine share their lookups
-        for plan in self._plans:
-            view = views[plan.machine.path]
-            if plan.signal == "measurement":
-                lo, hi = np.searchsorted(view.meas_t, [start, end])
-                ts, v = view.meas_t[lo:hi], view.meas_v[lo:hi]
-            elif plan.interval_ns is None:
-                ts, v = _event_driven(plan.signal, view, start, end)
-            else:
-                step = plan.interval_ns
-                ts = np.arange(-(-start // step) * step, end, step, dtype=np.int64)
-                fn, noisy = SIGNALS[plan.signal]
-                noise = plan.rng.standard_normal(len(ts)) if noisy else _NO_NOISE[: len(ts)]
-                if len(noise) < len(ts):
-                    noise = np.zeros(len(ts))
-                key = (plan.machine.path, step)
-                if key not in windows:
-                    windows[key] = Window.at(view, plan.machine.params, ts)
-                v = fn(windows[key], noise)
-            ts_parts.append(ts)
-            id_parts.append(np.full(len(ts), plan.index, dtype=np.int32))
-            values.append(np.asarray(v, dtype=np.float64))
-            self._tally[plan.machine.path].samples += len(ts)
-        if not ts_parts:
-            return Batch.empty(self.tags)
-        ts_all = np.concatenate(ts_parts)
-        return Batch(
-            self.tags,
-            ts_all,
-            np.concatenate(id_parts),
-            np.concatenate(values),
-            np.full(len(ts_all), 192, dtype=np.uint8),
-        )
+    def _count_samples(self, batch: Batch) -> None:
+        per_tag = np.bincount(batch.tag_id, minlength=len(self.tags)).tolist()
+        for plan in self._sampler.plans:
+            self._tally[plan.machine.path].samples += per_tag[plan.index]
 
     def _health(self, views: dict[str, TimelineView], start: int, end: int) -> list[Event]:
         """``truth.health`` events on multiples of 10 minutes since the epoch."""
@@ -300,7 +241,7 @@ class VirtualPlant:
                 t1 = seg_t[k + 1] if k + 1 < len(seg_t) else end
                 a, b = max(t0, start), min(t1, end)
                 if b > a:
-                    tally.seconds[MachineState(states[k]).label] += (b - a) / NS_PER_S
+                    tally.ns[MachineState(states[k]).label] += b - a  # exact in any chunking
         for e in events:
             tally_or_none = self._tally.get(e.asset)
             if tally_or_none is None:
@@ -333,7 +274,7 @@ class VirtualPlant:
                 good=t.good,
                 scrap=t.scrap,
                 rework=t.rework,
-                seconds=dict(t.seconds),
+                seconds={k: v / NS_PER_S for k, v in t.ns.items()},
                 samples=t.samples,
                 last_event=t.last_event,
             )
@@ -381,32 +322,6 @@ class VirtualPlant:
             if ident in (vm.id, vm.path):
                 return vm
         raise KeyError(f"no machine {ident!r} in the virtual plant")
-
-
-_NO_NOISE = np.zeros(0)
-
-
-def _simulable(tag: Tag, vm: VirtualMachine) -> bool:
-    signal = tag.signal
-    if signal is None or (signal not in SIGNALS and signal not in EVENT_SIGNALS):
-        return False
-    if signal == "measurement":
-        return vm.params.measurement_nominal is not None
-    return tag.interval is not None or signal in _EVENT_DRIVEN
-
-
-def _event_driven(signal: str, view: TimelineView, start: int, end: int) -> tuple[I64, F64]:
-    """Samples of a tag without an interval: written when the value changes."""
-    if signal == "state_code":
-        change = np.ones(len(view.seg_state), dtype=bool)
-        change[1:] = view.seg_state[1:] != view.seg_state[:-1]
-        t, v = view.seg_t[change], view.seg_state[change].astype(np.float64)
-    elif signal == "part_counter":
-        t, v = view.count_t[1:], np.mod(view.count_v[1:], COUNTER_MODULO)
-    else:
-        t, v = view.tool_t, view.tool_v
-    keep = (t >= start) & (t < end)
-    return t[keep], v[keep]
 
 
 def _describe(e: Event) -> str:

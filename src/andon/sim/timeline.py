@@ -115,8 +115,10 @@ class Timeline:
         )
 
     def prune(self, before: int) -> None:
-        """Forget what no window starting at ``before`` can need."""
-        k = _last_at_or_before(self.seg_t, before)
+        """Forget what no window starting at ``before`` can need: keep every point from
+        ``before`` on (all of them, even several at ``before``, so none goes unwritten) and the
+        one in force at ``before``."""
+        k = _first_needed(self.seg_t, before)
         if k > 0:
             for lst in (
                 self.seg_t,
@@ -128,17 +130,18 @@ class Timeline:
             ):
                 del lst[:k]
         for times, values in ((self.count_t, self.count_v), (self.tool_t, self.tool_v)):
-            k = _last_at_or_before(times, before)
+            k = _first_needed(times, before)
             if k > 0:
                 del times[:k]
                 del values[:k]
-        k = 0
-        while k < len(self.meas_t) and self.meas_t[k] < before:
-            k += 1
+        k = bisect.bisect_left(self.meas_t, before)
         del self.meas_t[:k]
         del self.meas_v[:k]
 
 
-def _last_at_or_before(times: list[int], t: int) -> int:
-    """Index of the last entry ``<= t`` (0 if none)."""
-    return max(bisect.bisect_right(times, t) - 1, 0)
+def _first_needed(times: list[int], t: int) -> int:
+    """Index of the first entry at ``t``, else of the last one before it (0 if none)."""
+    k = bisect.bisect_left(times, t)
+    if k == len(times) or times[k] > t:
+        k -= 1
+    return max(k, 0)

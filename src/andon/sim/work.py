@@ -24,7 +24,8 @@ from andon.core.clock import NS_PER_S
 from andon.core.event import Event
 from andon.plant.calendar import PlantCalendar
 from andon.plant.model import Line, Product
-from andon.twin.kernel import Environment, ProcessGenerator, Store
+from andon.twin.kernel import Environment, ProcessGenerator
+from andon.twin.resources import Store
 
 DAY = 86400.0
 DEFAULT_INTERARRIVAL = 1800.0

@@ -11,11 +11,9 @@ from andon.twin.kernel import (
     Interrupt,
     Process,
     ProcessGenerator,
-    Store,
-    StoreGet,
-    StorePut,
     Timeout,
 )
+from andon.twin.resources import Store, StoreGet, StorePut
 
 __all__ = [
     "INFINITY",

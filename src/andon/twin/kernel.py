@@ -1,9 +1,9 @@
 """A small discrete-event kernel: a heap of timed events and generator processes, simpy-style.
 
 Why our own and not SimPy: the twin and the virtual plant need only this much (timeouts,
-processes that wait on events, a FIFO store), it must be typed and deterministic to the last
-event, and a dependency for ~300 lines is not worth it. The shape follows SimPy on purpose so
-anyone who knows it reads this at once:
+processes that wait on events, and a FIFO store in ``twin.resources``), it must be typed and
+deterministic to the last event, and a dependency for ~400 lines is not worth it. The shape
+follows SimPy on purpose so anyone who knows it reads this at once:
 
 - An :class:`Event` is pending, then *triggered* (it has a value and sits in the heap), then
   *processed* (its callbacks ran). ``yield event`` inside a process waits until it is processed.
@@ -30,7 +30,6 @@ Example::
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, cast
 
@@ -314,88 +313,3 @@ class Environment:
 
 class EmptySchedule(Exception):
     """``step`` was called with no events scheduled."""
-
-
-class StorePut(Event):
-    """A request to put ``item`` into a store; triggers once the item is in."""
-
-    def __init__(self, store: Store, item: Any) -> None:
-        super().__init__(store.env)
-        self.store = store
-        self.item = item
-
-    def cancel(self) -> None:
-        """Withdraw the request if it has not been granted yet."""
-        if not self.triggered and self in self.store.put_queue:
-            self.store.put_queue.remove(self)
-
-
-class StoreGet(Event):
-    """A request for the oldest item of a store; triggers with it once there is one."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(store.env)
-        self.store = store
-
-    def cancel(self) -> None:
-        """Withdraw the request if it has not been granted yet."""
-        if not self.triggered and self in self.store.get_queue:
-            self.store.get_queue.remove(self)
-
-
-class Store:
-    """A FIFO of items with a capacity: ``put`` waits while it is full, ``get`` while empty.
-
-    Requests are granted in the order they were made; granting happens at once (the request
-    event is triggered at the current time), so a put and the get it unblocks share a timestamp.
-    Subclasses change the discipline by overriding ``_do_put`` / ``_do_get``.
-    """
-
-    def __init__(self, env: Environment, capacity: float = INFINITY) -> None:
-        if capacity <= 0:
-            raise ValueError("capacity must be greater than zero")
-        self.env = env
-        self.capacity = capacity
-        self.items: deque[Any] = deque()
-        self.put_queue: deque[StorePut] = deque()
-        self.get_queue: deque[StoreGet] = deque()
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def put(self, item: Any) -> StorePut:
-        request = StorePut(self, item)
-        self.put_queue.append(request)
-        self._settle()
-        return request
-
-    def get(self) -> StoreGet:
-        request = StoreGet(self)
-        self.get_queue.append(request)
-        self._settle()
-        return request
-
-    def _do_put(self, request: StorePut) -> bool:
-        if len(self.items) < self.capacity:
-            self.items.append(request.item)
-            request.succeed()
-            return True
-        return False
-
-    def _do_get(self, request: StoreGet) -> bool:
-        if self.items:
-            request.succeed(self.items.popleft())
-            return True
-        return False
-
-    def _settle(self) -> None:
-        """Grant waiting requests until neither side can move."""
-        moved = True
-        while moved:
-            moved = False
-            while self.get_queue and self._do_get(self.get_queue[0]):
-                self.get_queue.popleft()
-                moved = True
-            while self.put_queue and self._do_put(self.put_queue[0]):
-                self.put_queue.popleft()
-                moved = True
