@@ -163,3 +163,48 @@ def test_export(db, tmp_path, suffix):
 def test_export_refuses_unknown_format(db, tmp_path):
     r = invoke("history", "export", str(tmp_path / "out.xlsx"), "--db", db)
     assert r.exit_code == 1 and "expected a file name ending in .csv or .parquet" in r.output
+
+
+def test_a_mistyped_database_is_reported_not_created(tmp_path):
+    missing = tmp_path / "typo.db"
+    r = invoke("history", "tags", "--db", f"sqlite:///{missing}")
+    assert r.exit_code == 1
+    assert "no database at" in r.output
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("where", ["missing-dir/out.csv", "."])
+def test_export_to_an_unwritable_place_is_one_clear_line(db, tmp_path, where):
+    r = invoke(
+        "history", "export", str(tmp_path / where) if where != "." else str(tmp_path), "--db", db
+    )
+    assert r.exit_code == 1
+    assert "Traceback" not in r.output
+    assert ("cannot write" in r.output) or ("expected a file name ending" in r.output)
+
+
+def test_query_with_a_pattern_says_to_use_tags(db):
+    r = invoke("history", "query", "s/a/l/+/power", "--db", db)
+    assert r.exit_code == 1 and "takes one tag, not a pattern" in r.output
+
+
+def test_exported_csv_reads_back(db, tmp_path):
+    out = tmp_path / "out.csv"
+    r = invoke(
+        "history",
+        "export",
+        str(out),
+        "--tags",
+        "s/#",
+        "--from",
+        "2026-11-24T06:00:00Z",
+        "--to",
+        "2026-11-24T06:00:05Z",
+        "--db",
+        db,
+    )
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [(row["ts"], row["tag"], row["value"]) for row in rows] == [
+        (f"2026-11-24T06:00:0{i}.000Z", TAG, f"{float(i)}") for i in range(5)
+    ]

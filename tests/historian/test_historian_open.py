@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import andon.historian
 from andon.core import DatabaseUnavailable
@@ -105,10 +106,70 @@ def test_migrations_match_the_schema_and_reopen_is_harmless(
         pass
     with open_historian(url) as h:  # second open: already at head, nothing to do
         assert isinstance(h, Historian)
+    # other rooms add their own tables through later revisions; they check those themselves
+    mine = {"include_name": lambda name, kind, _: kind != "table" or name in metadata.tables}
     check = sa.create_engine(url)
     with check.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts=mine), metadata)
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     check.dispose()
     assert diff == []
-    assert version == "0001"
+    scripts = ScriptDirectory(str(Path(andon.historian.__file__).with_name("migrations")))
+    assert version == scripts.get_current_head()
+
+
+def test_reader_does_not_create_a_missing_sqlite_file(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    with pytest.raises(DatabaseUnavailable) as err:
+        open_historian(str(missing), create=False)
+    assert str(err.value) == (
+        f"no database at {missing}; run andon demo or andon serve first, or check --db"
+    )
+    assert not missing.exists()
+    with open_historian(str(missing)):  # a writer creates it
+        pass
+    with open_historian(f"sqlite:///{missing}", create=False) as h:
+        assert h.tags() == []
+
+
+@pytest.mark.postgres
+def test_reader_on_postgresql_migrates(pg_schema_url: str) -> None:
+    with open_historian(pg_schema_url, create=False) as h:  # the server database exists
+        assert h.tags() == []
+
+
+@pytest.mark.postgres
+def test_subtree_queries_hold_under_a_non_bytewise_locale(pg_url: str) -> None:
+    """A database whose default collation ignores punctuation must not break prefix ranges."""
+    import uuid
+
+    from andon.core import Event
+
+    name = f"andon_locale_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                f"CREATE DATABASE {name} LOCALE_PROVIDER icu "
+                "ICU_LOCALE 'en-US-u-ka-shifted' TEMPLATE template0"
+            )
+    except sa.exc.DBAPIError as exc:
+        admin.dispose()
+        pytest.skip(f"cannot create an ICU database here: {exc}")
+    try:
+        url = sa.engine.make_url(pg_url).set(database=name).render_as_string(False)
+        t0 = 1_767_225_600 * 1_000_000_000
+        with open_historian(url) as h:
+            h.write_events(
+                [
+                    Event(t0, "acme/plant/line-1/press", "truth.failure", {}),
+                    Event(t0 + 1, "acme/plant/line-10/robot", "state", {}),
+                ]
+            )
+            assert [e.asset for e in h.events("acme/plant/line-1")] == ["acme/plant/line-1/press"]
+            assert [e.kind for e in h.events(kind="truth")] == ["truth.failure"]
+            assert [e.kind for e in h.events("acme/plant/#", kind="truth")] == ["truth.failure"]
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()

@@ -119,3 +119,57 @@ def test_tags_listing(loaded: Historian) -> None:
     assert all(t.auto_created for t in infos)
     assert [t.count for t in loaded.tags(C)] == [None]
     assert loaded.count_samples(A, T0, T0 + MIN) == 60
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "every"),
+    [
+        (17 * S, 170 * MIN + 3 * S, MIN),  # "-24h .. now": neither edge on a minute
+        (7 * MIN + 1, 95 * MIN - 1, 10 * MIN),
+        (61 * S, 119 * S, MIN),  # inside one minute
+        (50 * S, 70 * S, MIN),  # two partial minutes, no whole one
+        (-5 * MIN - 7 * S, 33 * MIN + 59 * S, 15 * MIN),  # starts before the first sample
+        (30 * S, 150 * MIN + 30 * S, 60 * MIN),
+    ],
+)
+def test_downsample_unaligned_rollup_path_equals_raw_path(
+    loaded: Historian, start: int, end: int, every: int
+) -> None:
+    for tag in (A, B, C):
+        fast = loaded.downsample(tag, T0 + start, T0 + end, every, use_rollup=True)
+        raw = loaded.downsample(tag, T0 + start, T0 + end, every, use_rollup=False)
+        for col in ("bucket", "count", "sum", "min", "max"):
+            np.testing.assert_array_equal(getattr(fast, col), getattr(raw, col), err_msg=col)
+    assert len(loaded.downsample(A, T0 + start, T0 + end, every)) > 0
+
+
+def test_unaligned_downsample_reads_the_rollups(loaded: Historian) -> None:
+    """A range like the CLI's ``-24h`` .. ``now`` is served from rollup_1m by default."""
+    import sqlalchemy as sa
+
+    with loaded._engine.begin() as conn:  # tamper with one rollup row: only rollups see it
+        conn.execute(
+            sa.text("UPDATE rollup_1m SET n = n + 1000 WHERE bucket = :b"), {"b": T0 + MIN}
+        )
+    b = loaded.downsample(A, T0 + 13 * S, T0 + 3 * MIN + 5 * S, 3 * MIN)
+    raw = loaded.downsample(A, T0 + 13 * S, T0 + 3 * MIN + 5 * S, 3 * MIN, use_rollup=False)
+    assert b.count[0] == raw.count[0] + 1000
+
+
+def test_bucket_width_is_bounded(loaded: Historian) -> None:
+    for every in (0, -MIN, 2**62 + 1, 2**63 - 1):
+        with pytest.raises(InputError, match="bucket width"):
+            loaded.downsample(A, T0, T0 + MIN, every)
+    assert len(loaded.downsample(A, T0, T0 + 3 * 3600 * S, 2**62)) == 1
+
+
+def test_a_pattern_is_not_one_tag(loaded: Historian) -> None:
+    for call in (
+        lambda: loaded.range("acme/plant/+/press/force", T0, T0 + S),
+        lambda: loaded.downsample("acme/plant/#", T0, T0 + MIN, MIN),
+        lambda: loaded.count_samples("acme/#"),
+    ):
+        with pytest.raises(InputError, match="not a pattern") as err:
+            call()
+        assert not isinstance(err.value, UnknownTagError)
+        assert "andon history tags PATTERN" in str(err.value)

@@ -131,3 +131,98 @@ def test_concurrent_writers_never_double_count(db_url: str) -> None:
     with open_historian(db_url) as h:
         assert h.count_samples(TAGS[0]) == 210
         assert sum(rollups(h, TAGS[0])[1]) == 210
+
+
+def test_infinities_are_stored_but_kept_out_of_rollups(hist: Historian) -> None:
+    tag = TAGS[0]
+    values = [float("inf"), float("-inf"), 3.0, float("inf")]
+    assert hist.write(Batch.build([tag], T0 + np.arange(4) * S, [0] * 4, values)) == 4
+    stored = hist.range(tag, T0, T0 + MIN)
+    assert stored.value.tolist() == values  # raw samples keep their infinities
+    for use_rollup in (True, False):
+        b = hist.downsample(tag, T0, T0 + MIN, MIN, use_rollup=use_rollup)
+        assert (b.count.tolist(), b.sum.tolist(), b.max.tolist()) == ([1], [3.0], [3.0])
+    # a minute holding only infinities has no rollup row at all
+    hist.write(Batch.build([tag], [T0 + MIN, T0 + MIN + S], [0, 0], [np.inf, -np.inf]))
+    assert rollups(hist, tag)[1] == [1]
+
+
+def test_sparse_backfill_is_exact(hist: Historian) -> None:
+    tag = TAGS[0]
+    hist.write(live(0, 3000, (tag,)))  # 50 minutes at 1 Hz
+    # two samples far apart: one before everything, one already stored, one new in a gap
+    sparse = Batch.build([tag], [T0 - 400 * MIN, T0 + 1500 * S, T0 + 700 * MIN], [0] * 3, [7.0] * 3)
+    assert hist.write(sparse) == 2
+    assert hist.write(sparse) == 0
+    assert hist.count_samples(tag) == 3002
+    assert hist.range(tag, T0 + 1500 * S, T0 + 1501 * S).value.tolist() == [1500.0]
+    b = hist.downsample(tag, T0 - 400 * MIN, T0 + 701 * MIN, MIN, use_rollup=True)
+    assert b.count.tolist() == [1] + [60] * 50 + [1]
+    assert b.sum.tolist()[0] == b.sum.tolist()[-1] == 7.0
+
+
+def test_sqlite_existence_check_reads_a_bounded_number_of_rows(tmp_path: object) -> None:
+    """A sparse backfill must not read every stored time between its first and last sample."""
+    import sqlite3
+
+    from andon.historian.columns import to_rows
+    from andon.historian.write_sqlite import _new_only
+
+    tag = TAGS[0]
+    with open_historian(f"sqlite:///{tmp_path}/sparse.db") as h:
+        h.write(live(0, 20_000, (tag,)))
+        ids = h._catalog.ids_for((tag,))
+    rows = to_rows(
+        Batch.build([tag], [T0 - S, T0 + 5 * S, T0 + 30_000 * S], [0] * 3, [1.0] * 3), ids
+    )
+
+    class Counting(sqlite3.Cursor):
+        fetched = 0
+
+        def fetchall(self) -> list[object]:
+            out = super().fetchall()
+            Counting.fetched += len(out)
+            return out
+
+    conn = sqlite3.connect(f"{tmp_path}/sparse.db")
+    new = _new_only(conn.cursor(Counting), rows)
+    conn.close()
+    assert new.ts.tolist() == [T0 - S, T0 + 30_000 * S]
+    assert Counting.fetched < 100
+
+
+def test_string_values_are_stored_and_read_back(hist: Historian) -> None:
+    tag = TAGS[0]
+    ts = T0 + np.arange(4) * S
+    batch = Batch(
+        (tag,),
+        ts,
+        np.zeros(4, np.int32),
+        np.array([1.0, np.nan, 2.0, np.nan]),
+        np.full(4, GOOD, np.uint8),
+        ((1, "RUNNING"), (3, "käse ✓")),
+    )
+    assert hist.write(batch) == 4
+    assert hist.write(batch) == 0  # idempotent, text too
+    series = hist.range(tag, T0, T0 + MIN)
+    assert series.text == ((1, "RUNNING"), (3, "käse ✓"))
+    assert np.isnan(series.value[1]) and series.value[2] == 2.0
+    assert hist.range(tag, T0 + 2 * S, T0 + MIN).text == ((1, "käse ✓"),)
+    assert hist.range(tag, T0, T0 + MIN, limit=2).text == ((1, "RUNNING"),)
+    # a key already stored keeps its first value: a later string for it is not attached
+    later = Batch(
+        batch.tags, ts[:1], batch.tag_id[:1], np.array([np.nan]), batch.quality[:1], ((0, "late"),)
+    )
+    assert hist.write(later) == 0
+    assert hist.range(tag, T0, T0 + S).text == ()
+    # duplicates inside a batch: the first wins, with or without a string
+    dup = Batch(
+        (tag,),
+        np.array([T0 + 10 * S, T0 + 10 * S, T0 + 11 * S, T0 + 11 * S]),
+        np.zeros(4, np.int32),
+        np.array([np.nan, 5.0, 6.0, np.nan]),
+        np.full(4, GOOD, np.uint8),
+        ((0, "first"), (3, "second")),
+    )
+    assert hist.write(dup) == 2
+    assert hist.range(tag, T0 + 10 * S, T0 + 12 * S).text == ((0, "first"),)

@@ -80,7 +80,7 @@ def query(
     """Samples of TAG in a time range: raw, or downsampled with --every."""
     with reported():
         start_ns, end_ns = _range(start, end)
-        with open_historian(db) as historian:
+        with open_historian(db, create=False) as historian:
             if every is None:
                 series = historian.range(tag, start_ns, end_ns, limit=limit)
                 rows: list[dict[str, object]] = [
@@ -117,7 +117,7 @@ def tags(
 ) -> None:
     """The tags the historian knows, with unit and first/last sample time."""
     with reported():
-        with open_historian(db) as historian:
+        with open_historian(db, create=False) as historian:
             infos = historian.tags(pattern, counts=counts)
         rows: list[dict[str, object]] = [
             {
@@ -148,7 +148,7 @@ def events(
     """Events (state changes, parts, breakdowns, ...) in a time range."""
     with reported():
         start_ns, end_ns = _range(start, end)
-        with open_historian(db) as historian:
+        with open_historian(db, create=False) as historian:
             found = historian.events(asset, kind, start_ns, end_ns, limit)
         rows: list[dict[str, object]] = [
             {
@@ -170,11 +170,11 @@ def export(
     end: str = ToOption,
     db: str | None = DbOption,
 ) -> None:
-    """Export samples in long form (ts, tag, value, quality) to CSV or Parquet."""
+    """Export samples in long form (ts, tag, value, quality, text) to CSV or Parquet."""
     with reported():
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise InputError(f"{out}: expected a file name ending in .csv or .parquet")
         start_ns, end_ns = _range(start, end)
-        with open_historian(db) as historian:
+        with open_historian(db, create=False) as historian:
             rows = historian.export(out, tags_, start_ns, end_ns)
         console.print(f"[green]wrote[/] {rows:,} samples to {out}")

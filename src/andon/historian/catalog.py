@@ -13,15 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from andon.core.batch import I32
 from andon.core.clock import now_ns
 from andon.core.errors import UnknownTagError
 from andon.core.tagpath import matches, tag_path
-from andon.historian.engine import IMMEDIATE
+from andon.historian.engine import IMMEDIATE, insert
 from andon.historian.schema import tags as tags_table
+
+WILDCARDS = ("+", "#")
+"""MQTT-style wildcards: ``+`` one path segment, ``#`` any number of trailing segments."""
+
+
+def is_pattern(text: str) -> bool:
+    """Whether ``text`` is a pattern (holds a wildcard) rather than one path."""
+    return any(w in text for w in WILDCARDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +52,6 @@ class TagRecord:
     source: str
     created_ns: int
     auto_created: bool
-
-
-def _insert(engine: Engine) -> sqlite.Insert | postgresql.Insert:
-    if engine.dialect.name == "postgresql":
-        return postgresql.insert(tags_table)
-    return sqlite.insert(tags_table)
 
 
 class TagCatalog:
@@ -80,7 +81,7 @@ class TagCatalog:
             )
         if not rows:
             return []
-        stmt = _insert(self._engine)
+        stmt = insert(self._engine, tags_table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["path"],
             set_={
@@ -134,7 +135,7 @@ class TagCatalog:
 
     def _create(self, paths: Sequence[str]) -> None:
         rows = [{"path": tag_path(p), "created_ns": now_ns(), "auto_created": True} for p in paths]
-        stmt = _insert(self._engine).on_conflict_do_nothing(index_elements=["path"])
+        stmt = insert(self._engine, tags_table).on_conflict_do_nothing(index_elements=["path"])
         with self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn:
             with conn.begin():
                 conn.execute(stmt, rows)

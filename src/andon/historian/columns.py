@@ -2,7 +2,12 @@
 
 Both writers share these steps: map the batch's own tag ids onto the historian's, order the
 rows by ``(tag_id, ts)`` (the primary key order, so index pages fill in sequence), drop repeats
-of a key inside the batch keeping the first, and sum per-minute rollup deltas.
+of a key inside the batch keeping the first, carry string values along with their rows, and
+sum per-minute rollup deltas.
+
+Rollups take GOOD samples with a finite value only: NaN is "no number", and one +inf with one
+-inf in the same minute would make the sum NaN, which no rollup column may hold. The raw
+downsample path applies the same rule, so both paths keep agreeing.
 """
 
 from __future__ import annotations
@@ -24,12 +29,23 @@ class Rows:
     ts: I64
     value: F64
     quality: U8
+    text: tuple[tuple[int, str], ...] = ()
+    """String values: ``(row, text)`` pairs, rows ascending; their ``value`` is NaN."""
 
     def __len__(self) -> int:
         return len(self.ts)
 
-    def take(self, idx: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Rows:
-        return Rows(self.tag_id[idx], self.ts[idx], self.value[idx], self.quality[idx])
+    def take(self, mask: npt.NDArray[np.bool_]) -> Rows:
+        """The rows where ``mask`` is true (string values follow their rows)."""
+        text: tuple[tuple[int, str], ...] = ()
+        if self.text:
+            pos = np.cumsum(mask) - 1
+            text = tuple((int(pos[r]), t) for r, t in self.text if mask[r])
+        return Rows(self.tag_id[mask], self.ts[mask], self.value[mask], self.quality[mask], text)
+
+    def text_rows(self) -> list[tuple[int, int, str]]:
+        """``(tag_id, ts, text)`` of every string value, for the ``sample_text`` table."""
+        return [(int(self.tag_id[r]), int(self.ts[r]), t) for r, t in self.text]
 
     def tag_spans(self) -> list[tuple[int, int, int]]:
         """``(tag_id, start, stop)`` of each tag's run of rows."""
@@ -65,7 +81,12 @@ def to_rows(batch: Batch, ids: I32) -> Rows:
     if len(ts) > 1:
         keep[1:] = (tid[1:] != tid[:-1]) | (ts[1:] != ts[:-1])
     idx = order[keep]
-    return Rows(tid[keep], ts[keep], batch.value[idx], batch.quality[idx])
+    text: tuple[tuple[int, str], ...] = ()
+    if batch.strings:
+        row_of = np.full(len(batch), -1, dtype=np.int64)
+        row_of[idx] = np.arange(len(idx))
+        text = tuple(sorted((int(row_of[r]), t) for r, t in batch.strings if row_of[r] >= 0))
+    return Rows(tid[keep], ts[keep], batch.value[idx], batch.quality[idx], text)
 
 
 def minute_bucket(ts: I64) -> I64:
@@ -74,8 +95,8 @@ def minute_bucket(ts: I64) -> I64:
 
 
 def rollup_delta(rows: Rows) -> RollupDelta:
-    """Rollup contributions of ``rows``: GOOD quality and non-NaN values only."""
-    good = (rows.quality >= ROLLUP_MIN_QUALITY) & ~np.isnan(rows.value)
+    """Rollup contributions of ``rows``: GOOD quality and finite values only."""
+    good = (rows.quality >= ROLLUP_MIN_QUALITY) & np.isfinite(rows.value)
     tid, ts, v = rows.tag_id[good], rows.ts[good], rows.value[good]
     bucket = minute_bucket(ts)
     if not len(ts):

@@ -6,6 +6,10 @@ SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable at checkpoints, nev
 Python's own transaction handling switched off, so the historian says exactly when a
 transaction begins (``BEGIN IMMEDIATE`` for writers). PostgreSQL is reached with psycopg 3 and
 a short connect timeout, so an unreachable server is reported in seconds, not minutes.
+
+Readers open with ``create=False``: a SQLite file that does not exist is then reported instead
+of being created empty (a typo in ``--db`` must not look like an empty plant). A PostgreSQL
+database exists by definition once the server accepts the connection, so it is still migrated.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from andon.core.errors import DatabaseUnavailable, StorageError
@@ -66,13 +71,24 @@ def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"cannot open database {masked(url)}: {_one_line(err)}")
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def insert(engine: Engine, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT of the engine's dialect, which offers ``on_conflict_do_*``."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _sqlite_engine(url: URL, create: bool) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        parent = Path(database).expanduser().resolve().parent
-        if not parent.is_dir():
+        file = Path(database).expanduser().resolve()
+        if not file.parent.is_dir():
             raise DatabaseUnavailable(
-                f"cannot open database {masked(url)}: directory {parent} does not exist"
+                f"cannot open database {masked(url)}: directory {file.parent} does not exist"
+            )
+        if not create and not file.exists():
+            raise DatabaseUnavailable(
+                f"no database at {file}; run andon demo or andon serve first, or check --db"
             )
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
@@ -103,12 +119,15 @@ def _postgres_engine(url: URL) -> Engine:
     return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
-def create_engine(url: URL) -> Engine:
-    """An engine for ``url`` with andon's settings; nothing is connected yet."""
+def create_engine(url: URL, *, create: bool = True) -> Engine:
+    """An engine for ``url`` with andon's settings; nothing is connected yet.
+
+    ``create=False`` refuses a SQLite file that does not exist yet (no effect on PostgreSQL).
+    """
     backend = url.get_backend_name()
     try:
         if backend == "sqlite":
-            return _sqlite_engine(url)
+            return _sqlite_engine(url, create)
         if backend == "postgresql":
             return _postgres_engine(url)
     except (ImportError, exc.ArgumentError, exc.NoSuchModuleError) as err:
@@ -129,10 +148,10 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_engine(url: str | None) -> tuple[Engine, URL]:
+def open_engine(url: str | None, *, create: bool = True) -> tuple[Engine, URL]:
     """Connect, check the database answers, and migrate it; errors become DatabaseUnavailable."""
     resolved = resolve_url(url)
-    engine = create_engine(resolved)
+    engine = create_engine(resolved, create=create)
     try:
         upgrade(engine)
     except (exc.DBAPIError, sqlite3.Error) as err:

@@ -5,6 +5,10 @@ as canonical JSON (sorted keys). Writing the same event again stores nothing; ``
 kept but is not part of the identity (the same breakdown reported by two connectors is one
 breakdown). The unique index on the identity starts with ``(asset, ts)``, so it also serves
 the asset queries; a second index serves ``(kind, ts)``.
+
+Subtrees are index ranges (``asset >= prefix + "/"`` and ``< prefix + "0"``), which hold only
+under bytewise collation: ``asset`` and ``kind`` are declared ``COLLATE "C"`` on PostgreSQL
+(SQLite compares bytes already), so a database created with another locale cannot break them.
 """
 
 from __future__ import annotations
@@ -14,16 +18,14 @@ import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from andon.core.errors import InputError
 from andon.core.event import Event
 from andon.core.tagpath import matches
-from andon.historian.engine import IMMEDIATE
+from andon.historian.catalog import is_pattern
+from andon.historian.engine import IMMEDIATE, insert
 from andon.historian.schema import events as events_table
-
-_WILDCARDS = ("+", "#")
 
 
 def canonical(payload: object) -> str:
@@ -55,9 +57,8 @@ def write_events(engine: Engine, events: Sequence[Event]) -> int:
                 "digest": digest(text),
             }
         )
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     stmt = (
-        dialect.insert(events_table)
+        insert(engine, events_table)
         .on_conflict_do_nothing(index_elements=["asset", "ts", "kind", "digest"])
         .returning(events_table.c.id)
     )
@@ -89,10 +90,10 @@ def query_events(
     q = sa.select(c.ts, c.asset, c.kind, c.payload, c.source).order_by(c.ts, c.id)
     pattern = None
     if asset is not None:
-        if any(w in asset for w in _WILDCARDS):
+        if is_pattern(asset):
             pattern = asset
             fixed = asset.split("/")
-            head = fixed[: min(i for i, s in enumerate(fixed) if s in _WILDCARDS)]
+            head = fixed[: min(i for i, s in enumerate(fixed) if is_pattern(s))]
             if head:
                 q = q.where(_under(c.asset, "/".join(head), "/"))
         else:

@@ -9,16 +9,25 @@ from types import TracebackType
 from sqlalchemy.engine import URL, Engine
 
 from andon.core.batch import Batch
+from andon.core.errors import InputError
 from andon.core.event import Event
 from andon.historian import events as events_mod
 from andon.historian import export as export_mod
 from andon.historian import query
-from andon.historian.catalog import TagCatalog, TagSpec
+from andon.historian.catalog import TagCatalog, TagSpec, is_pattern
 from andon.historian.columns import Rows, to_rows
 from andon.historian.engine import masked, open_engine, storage_errors
 from andon.historian.results import Buckets, Sample, Series, TagInfo
 
-_WILDCARDS = ("+", "#")
+
+def _one_tag(operation: str, tag: str) -> str:
+    """``tag`` if it is one tag; a pattern is refused here, not reported as an unknown tag."""
+    if is_pattern(tag):
+        raise InputError(
+            f"{operation} takes one tag, not a pattern ({tag!r}); use `andon history tags "
+            "PATTERN` to list tags or `export --tags PATTERN`"
+        )
+    return tag
 
 
 def _writer(engine: Engine) -> Callable[[Engine, Rows], int]:
@@ -51,6 +60,12 @@ class Historian:
         return masked(self._url)
 
     @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, shared with the rooms that keep relational state in the
+        same database (identity, audit) so one process holds one connection pool."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
@@ -65,7 +80,8 @@ class Historian:
     def write(self, batch: Batch) -> int:
         """Store a batch; returns how many samples were new (a repeat stores none).
 
-        String values (``batch.strings``) are not stored: their samples keep a NaN value.
+        String values (``batch.strings``) are stored beside their samples (whose value stays
+        NaN) and come back in ``Series.text`` and in exports.
         """
         if not len(batch):
             return 0
@@ -82,15 +98,15 @@ class Historian:
 
     def _resolve(self, tags: str | Sequence[str]) -> list[tuple[str, int]]:
         """Paths and ids of a tag, a list of tags, or an MQTT-style pattern (``+``, ``#``)."""
-        if isinstance(tags, str) and any(w in tags for w in _WILDCARDS):
+        if isinstance(tags, str) and is_pattern(tags):
             return [(t.path, t.id) for t in self._catalog.records(tags)]
         paths = [tags] if isinstance(tags, str) else list(tags)
         return [(p, self._catalog.id_of(p)) for p in paths]
 
     def range(self, tag: str, start_ns: int, end_ns: int, limit: int | None = None) -> Series:
-        """Raw samples of ``tag`` in ``[start_ns, end_ns)``, oldest first."""
+        """Raw samples of ``tag`` in ``[start_ns, end_ns)``, oldest first, with string values."""
         with storage_errors(self._engine):
-            tag_id = self._catalog.id_of(tag)
+            tag_id = self._catalog.id_of(_one_tag("range", tag))
             return query.read_range(
                 self._engine, tag, tag_id, start_ns, end_ns, limit, self.max_raw_points
             )
@@ -109,9 +125,13 @@ class Historian:
         *,
         use_rollup: bool | None = None,
     ) -> Buckets:
-        """Count, sum, min, max (and ``avg``) of good samples per epoch-aligned bucket."""
+        """Count, sum, min, max (and ``avg``) of good samples per epoch-aligned bucket.
+
+        Only GOOD samples with a finite value count. Whole-minute buckets are read from the
+        minute rollups, with raw samples for the partial minutes at the range's edges.
+        """
         with storage_errors(self._engine):
-            tag_id = self._catalog.id_of(tag)
+            tag_id = self._catalog.id_of(_one_tag("downsample", tag))
             return query.downsample(
                 self._engine, tag, tag_id, start_ns, end_ns, every_ns, use_rollup=use_rollup
             )
@@ -160,7 +180,7 @@ class Historian:
     ) -> int:
         """Stored samples of one tag, or of all tags, optionally within ``[start_ns, end_ns)``."""
         with storage_errors(self._engine):
-            tag_id = None if tag is None else self._catalog.id_of(tag)
+            tag_id = None if tag is None else self._catalog.id_of(_one_tag("count_samples", tag))
             return query.count_samples(self._engine, tag_id, start_ns, end_ns)
 
     def export(
@@ -201,10 +221,13 @@ class Historian:
         return f"Historian({self.url!r})"
 
 
-def open_historian(url: str | None = None) -> Historian:
+def open_historian(url: str | None = None, *, create: bool = True) -> Historian:
     """Open (and migrate) the historian at ``url``, ``$ANDON_DB`` or ``./andon.db``.
 
     Raises DatabaseUnavailable, with the URL's password masked, if it cannot be reached.
+    Readers pass ``create=False``: a SQLite file that does not exist is then reported
+    (DatabaseUnavailable) instead of being created empty. On PostgreSQL the database exists
+    whenever the server accepts the connection, so ``create=False`` still migrates it.
     """
-    engine, resolved = open_engine(url)
+    engine, resolved = open_engine(url, create=create)
     return Historian(engine, resolved)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from andon.core.batch import F64, I64, U8
 
 Agg = Literal["avg", "min", "max", "count", "sum"]
@@ -14,12 +12,17 @@ Agg = Literal["avg", "min", "max", "count", "sum"]
 
 @dataclass(frozen=True, eq=False)
 class Series:
-    """Raw samples of one tag, ordered by time."""
+    """Raw samples of one tag, ordered by time.
+
+    ``text`` holds the string-valued samples as ``(row, text)`` pairs, rows ascending; the
+    ``value`` of such a row is NaN.
+    """
 
     tag: str
     ts: I64
     value: F64
     quality: U8
+    text: tuple[tuple[int, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -82,7 +85,3 @@ class TagInfo:
     first_ns: int | None
     last_ns: int | None
     count: int | None = None
-
-
-def empty_series(tag: str) -> Series:
-    return Series(tag, np.empty(0, np.int64), np.empty(0), np.empty(0, np.uint8))

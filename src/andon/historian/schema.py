@@ -3,8 +3,13 @@
 Time series live in one narrow table keyed by ``(tag_id, ts)``: the key is what makes a repeated
 write change nothing. ``rollup_1m`` is kept at write time, from the rows a write really
 inserted, so trends over months never touch raw samples. Rollups aggregate only samples of GOOD
-quality (``quality >= 192``) whose value is a number (not NaN): a bad reading must not move an
-average, and a trend read from rollups must equal one computed from the raw samples.
+quality (``quality >= 192``) whose value is a finite number (not NaN, not +-inf): a bad reading
+must not move an average, and a trend read from rollups must equal one computed from the raw
+samples. String values live beside their sample (whose value is NaN) in ``sample_text``.
+
+Paths, assets and kinds are compared as index ranges (a subtree is ``>= "a/b/"`` and
+``< "a/b0"``), which needs bytewise order: on PostgreSQL those columns are ``COLLATE "C"``
+whatever the database's locale (SQLite always compares bytes).
 
 The migrations under ``migrations/versions`` create the same tables; a test checks they agree.
 """
@@ -24,11 +29,17 @@ ROLLUP_MIN_QUALITY = GOOD
 
 metadata = sa.MetaData()
 
+
+def bytewise(length: int) -> sa.types.TypeEngine[str]:
+    """A VARCHAR ordered byte by byte on every engine (``COLLATE "C"`` on PostgreSQL)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 tags = sa.Table(
     "tags",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("path", sa.String(255), nullable=False, unique=True),
+    sa.Column("path", bytewise(255), nullable=False, unique=True),
     sa.Column("unit", sa.String(32), nullable=True),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("source", sa.Text, nullable=False, server_default=""),
@@ -44,6 +55,17 @@ samples = sa.Table(
     sa.Column("value", sa.Double, nullable=True),  # SQLite stores NaN as NULL
     sa.Column("quality", sa.SmallInteger, nullable=False),
     sa.PrimaryKeyConstraint("tag_id", "ts", name="pk_samples"),
+    sqlite_with_rowid=False,
+    postgresql_partition_by="RANGE (ts)",  # weekly partitions, made by the writer (partitions.py)
+)
+
+sample_text = sa.Table(
+    "sample_text",
+    metadata,
+    sa.Column("tag_id", sa.Integer, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("tag_id", "ts", name="pk_sample_text"),
     sqlite_with_rowid=False,
 )
 
@@ -65,8 +87,8 @@ events = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.BigInteger, nullable=False),
-    sa.Column("asset", sa.String(255), nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("asset", bytewise(255), nullable=False),
+    sa.Column("kind", bytewise(64), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False, server_default=""),
     sa.Column("digest", sa.String(32), nullable=False),

@@ -4,9 +4,14 @@ The statement inserts the staged rows with ``ON CONFLICT DO NOTHING`` and feeds 
 really inserted (``RETURNING``) into the additive rollup upsert. A row another writer inserts
 concurrently is not returned here, so rollups stay exact with several writer processes.
 
+The weekly partitions of ``samples`` the rows need are created first (``partitions``).
+
 Rows are inserted, and rollups upserted, in key order, so two writers with overlapping
 batches wait for each other instead of deadlocking; should the server still pick a deadlock
 victim, the write is retried.
+
+String values (rare) are staged with executemany in a second temp table, and the same
+statement stores those whose sample it really inserted in ``sample_text``.
 
 The COPY buffer is built in numpy with a big-endian structured dtype, one record per row
 (PostgreSQL's binary COPY format: a header, per row a field count and length-prefixed fields,
@@ -15,6 +20,7 @@ a trailer), so no Python object is made per sample.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import cast
 
@@ -24,6 +30,7 @@ from psycopg.errors import TransactionRollback
 from sqlalchemy.engine import Engine
 
 from andon.historian.columns import Rows
+from andon.historian.partitions import ensure_weeks
 from andon.historian.schema import ROLLUP_MIN_QUALITY, ROLLUP_NS
 
 _CREATE_STAGING = (
@@ -31,6 +38,18 @@ _CREATE_STAGING = (
     "(tag_id integer, ts bigint, value double precision, quality smallint) ON COMMIT DELETE ROWS"
 )
 _COPY = "COPY andon_staging (tag_id, ts, value, quality) FROM STDIN (FORMAT BINARY)"
+_CREATE_STAGING_TEXT = (
+    "CREATE TEMP TABLE IF NOT EXISTS andon_staging_text "
+    "(tag_id integer, ts bigint, text text) ON COMMIT DELETE ROWS"
+)
+_STAGE_TEXT = "INSERT INTO andon_staging_text (tag_id, ts, text) VALUES (%s, %s, %s)"
+_TEXT_CTE = """, texts AS (
+    INSERT INTO sample_text (tag_id, ts, text)
+    SELECT s.tag_id, s.ts, s.text FROM andon_staging_text s JOIN ins USING (tag_id, ts)
+    ORDER BY s.tag_id, s.ts
+    ON CONFLICT (tag_id, ts) DO NOTHING
+)"""
+# A finite value lies between the largest finite doubles; NaN sorts above +inf in PostgreSQL.
 _MERGE = """
 WITH ins AS (
     INSERT INTO samples (tag_id, ts, value, quality)
@@ -39,7 +58,7 @@ WITH ins AS (
     RETURNING tag_id, ts, value, quality
 ), ok AS (
     SELECT tag_id, ts - ((ts %% %(w)s) + %(w)s) %% %(w)s AS bucket, value FROM ins
-    WHERE quality >= %(q)s AND value <> 'NaN'::float8
+    WHERE quality >= %(q)s AND value BETWEEN -%(f)s::float8 AND %(f)s::float8
 ), counted AS (SELECT count(*) AS n FROM ins), rolled AS (
     INSERT INTO rollup_1m AS r (tag_id, bucket, n, sum, min, max)
     SELECT tag_id, bucket, count(*), sum(value), min(value), max(value)
@@ -47,9 +66,12 @@ WITH ins AS (
     ON CONFLICT (tag_id, bucket) DO UPDATE SET
         n = r.n + excluded.n, sum = r.sum + excluded.sum,
         min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)
-)
+)%(text)s
 SELECT n FROM counted
 """
+_MERGE_NUMBERS = _MERGE.replace("%(text)s", "")
+_MERGE_TEXT = _MERGE.replace("%(text)s", _TEXT_CTE)
+_PARAMS = {"w": ROLLUP_NS, "q": ROLLUP_MIN_QUALITY, "f": sys.float_info.max}
 
 _ATTEMPTS = 3
 _STAGED: weakref.WeakSet[psycopg.Connection[tuple[object, ...]]] = weakref.WeakSet()
@@ -91,17 +113,19 @@ def write_rows(engine: Engine, rows: Rows) -> int:
     """Store the rows not stored yet and add them to the rollups; returns how many were new."""
     if not len(rows):
         return 0
+    ensure_weeks(engine, rows.ts)
     buf = copy_buffer(rows)
+    text = rows.text_rows()
     for attempt in range(_ATTEMPTS):
         try:
-            return _write_once(engine, buf)
+            return _write_once(engine, buf, text)
         except TransactionRollback:
             if attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _write_once(engine: Engine, buf: bytes) -> int:
+def _write_once(engine: Engine, buf: bytes, text: list[tuple[int, int, str]]) -> int:
     proxy = engine.raw_connection()
     try:
         conn = cast(psycopg.Connection[tuple[object, ...]], proxy.driver_connection)
@@ -111,7 +135,10 @@ def _write_once(engine: Engine, buf: bytes) -> int:
                     cur.execute(_CREATE_STAGING)
                 with cur.copy(_COPY) as copy:
                     copy.write(buf)
-                cur.execute(_MERGE, {"w": ROLLUP_NS, "q": ROLLUP_MIN_QUALITY})
+                if text:
+                    cur.execute(_CREATE_STAGING_TEXT)
+                    cur.executemany(_STAGE_TEXT, text)
+                cur.execute(_MERGE_TEXT if text else _MERGE_NUMBERS, _PARAMS)
                 row = cur.fetchone()
             conn.commit()
             _STAGED.add(conn)
