@@ -22,6 +22,8 @@ FLOORS = {
     "schedule": 3,
     "quality": 3,
     "datahealth": 3,
+    "identity": 3,
+    "audit": 3,
     "maintenance": 4,
     "sim": 4,
     "pipeline": 4,
@@ -29,7 +31,8 @@ FLOORS = {
     "web": 6,
     "cli": 6,
 }
-SAME_FLOOR_ALLOWED: set[tuple[str, str]] = set()  # (importer, imported) exceptions
+# (importer, imported) on one floor: identity records its own changes in the audit log.
+SAME_FLOOR_ALLOWED = {("identity", "audit")}
 
 
 def room_of(module: str) -> str | None:

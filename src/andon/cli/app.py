@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from andon import __version__
-from andon.cli import demo, history, plant, sim
+from andon.cli import audit, demo, history, plant, sim, token, user
 
 app = typer.Typer(
     name="andon",
@@ -17,6 +17,9 @@ app = typer.Typer(
 app.add_typer(plant.app, name="plant")
 app.add_typer(history.app, name="history")
 app.add_typer(sim.app, name="sim")
+app.add_typer(user.app, name="user")
+app.add_typer(token.app, name="token")
+app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
 
