@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from andon import __version__
-from andon.cli import audit, demo, history, plant, sim, token, user
+from andon.cli import audit, demo, history, plant, serve, sim, token, user
 
 app = typer.Typer(
     name="andon",
@@ -21,6 +21,7 @@ app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 @app.command("version")

@@ -1,0 +1,1 @@
+"""One router per concept, each mounted under ``/api/v1``."""

@@ -1,0 +1,123 @@
+"""``andon serve``: ingestion and the API in one process and one asyncio loop.
+
+The pipeline (historian sink + live feed) and uvicorn's server run as tasks of the same loop:
+the live stream reads what the pipeline just wrote without any broker in between. Ingestion
+today is the virtual plant (``--simulate``), paced at ``--speed`` until Ctrl-C; connectors come
+later. The server refuses to start without an admin user (there are no default accounts) and
+listens on 127.0.0.1 unless told otherwise. Ctrl-C or SIGTERM stops both cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import typer
+
+from andon.api import ApiContext, ApiServer
+from andon.cli.console import console, reported
+from andon.core.clock import MAX_NS, NS_PER_S, now_ns
+from andon.core.errors import InputError
+from andon.historian import Historian, open_historian
+from andon.pipeline import HistorianSink, LiveFeed, Pipeline
+from andon.plant import Plant, example_plant, load_plant
+from andon.sim import VirtualPlant, VirtualPlantSource
+
+NO_ADMIN = (
+    "no admin user exists yet, and andon has no default account; create one first:\n"
+    "  andon user create NAME --role admin{db}\n"
+    "then run `andon serve` again"
+)
+
+
+def serve(
+    plant_file: Path | None = typer.Option(
+        None, "--plant", help="plant.yaml (default with --simulate: the CNC job-shop example)."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", envvar="ANDON_DB", help="Database URL (default: SQLite file andon.db)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Feed the virtual plant into the historian while serving."
+    ),
+    speed: float = typer.Option(
+        1.0, "--speed", min=0.01, help="Simulated seconds per wall second (with --simulate)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the virtual plant."),
+) -> None:
+    """Serve the API (and, with --simulate, ingest the virtual plant) until Ctrl-C."""
+    with reported():
+        plant = _plant(plant_file, simulate)
+        with open_historian(db) as historian:
+            live = LiveFeed()
+            context = ApiContext.for_historian(historian, plant=plant, live=live)
+            if not context.identity.has_admin():
+                raise InputError(NO_ADMIN.format(db=f" --db '{db}'" if db else ""))
+            asyncio.run(_run(context, historian, live, host, port, simulate, speed, seed))
+
+
+def _plant(plant_file: Path | None, simulate: bool) -> Plant | None:
+    if plant_file is not None:
+        return load_plant(plant_file)
+    return load_plant(example_plant("job_shop")) if simulate else None
+
+
+def _pipeline(
+    historian: Historian, live: LiveFeed, plant: Plant, speed: float, seed: int
+) -> Pipeline:
+    historian.ensure_tags(
+        (ref.tag_path(t.name), t.unit, t.description, t.source)
+        for ref in plant.machines()
+        for t in ref.machine.tags
+    )
+    start = now_ns()
+    start -= start % NS_PER_S
+    virtual = VirtualPlant(plant, seed=seed, start_ns=start)
+    source = VirtualPlantSource(virtual, MAX_NS - 10**18, speed=speed)
+    return Pipeline([source], [HistorianSink(historian), live])
+
+
+async def _run(
+    context: ApiContext,
+    historian: Historian,
+    live: LiveFeed,
+    host: str,
+    port: int,
+    simulate: bool,
+    speed: float,
+    seed: int,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ingest: asyncio.Task[None] | None = None
+    try:
+        async with ApiServer(context, host, port) as server:
+            console.print(f"andon API at [bold]{server.url}[/] (Ctrl-C to stop)")
+            console.print(f"historian {historian.url}", markup=False)
+            if simulate and context.plant is not None:
+                if speed != 1:
+                    console.print(
+                        f"[yellow]note:[/] simulating at {speed}x: simulated time runs "
+                        "apart from the wall clock"
+                    )
+                pipeline = _pipeline(historian, live, context.plant, speed, seed)
+                ingest = asyncio.create_task(pipeline.run(), name="ingest")
+                ingest.add_done_callback(lambda _: stop.set())
+            await stop.wait()
+            if ingest is not None and ingest.done() and not ingest.cancelled():
+                ingest.result()  # an ingestion failure is reported, not swallowed
+    finally:
+        if ingest is not None and not ingest.done():
+            ingest.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ingest
+        await live.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    console.print("andon serve stopped")
