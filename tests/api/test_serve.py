@@ -46,7 +46,7 @@ def test_serves_the_simulated_plant_and_stops_on_sigterm(tmp_path):
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert "andon API at http://127.0.0.1:" in line, line + proc.stderr.read()
+        assert "andon dashboard and API at http://127.0.0.1:" in line, line + proc.stderr.read()
         url = line.split(" at ")[1].split()[0]
         headers = {"Authorization": f"Bearer {token}"}
         deadline = time.monotonic() + 20

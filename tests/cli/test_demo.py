@@ -42,6 +42,7 @@ def run_demo(db: str, minutes: float = 90, seed: int = 3, plant: str = "job_shop
         str(seed),
         "--start",
         START,
+        "--no-serve",
         "--plant",
         example_plant(plant),
     ]
@@ -130,7 +131,18 @@ def test_bad_plant_file_writes_nothing(tmp_path):
     db = tmp_path / "demo.db"
     result = runner.invoke(
         app,
-        ["demo", "--plant", str(bad), "--db", f"sqlite:///{db}", "--speed", "0", "--minutes", "5"],
+        [
+            "demo",
+            "--plant",
+            str(bad),
+            "--db",
+            f"sqlite:///{db}",
+            "--speed",
+            "0",
+            "--minutes",
+            "5",
+            "--no-serve",
+        ],
     )
     assert result.exit_code == 1
     assert "unit: must not be empty" in result.output
@@ -140,7 +152,9 @@ def test_bad_plant_file_writes_nothing(tmp_path):
 def test_default_start_ends_the_simulated_span_now(tmp_path):
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     before = now_ns()
-    result = runner.invoke(app, ["demo", "--db", db, "--minutes", "15", "--speed", "0", "--quiet"])
+    result = runner.invoke(
+        app, ["demo", "--db", db, "--minutes", "15", "--speed", "0", "--quiet", "--no-serve"]
+    )
     assert result.exit_code == 0, result.output
     with open_historian(db) as h:
         latest = max(s.ts for s in h.latest("#"))
@@ -161,7 +175,9 @@ def test_default_start_ends_the_simulated_span_now(tmp_path):
     ],
 )
 def test_bad_demo_arguments_are_clear(tmp_path, args, message):
-    result = runner.invoke(app, ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", *args])
+    result = runner.invoke(
+        app, ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--no-serve", *args]
+    )
     assert result.exit_code in (1, 2)  # 2: rejected by the option parser itself
     assert message in result.output
     assert "Traceback" not in result.output
@@ -170,6 +186,78 @@ def test_bad_demo_arguments_are_clear(tmp_path, args, message):
 def test_a_plant_without_machines_is_refused(tmp_path):
     bad = tmp_path / "plant.yaml"
     bad.write_text("site: s\ncalendar: {timezone: UTC}\nareas: []\n")
-    result = runner.invoke(app, ["demo", "--plant", str(bad), "--db", f"sqlite:///{tmp_path}/d.db"])
+    result = runner.invoke(
+        app, ["demo", "--plant", str(bad), "--db", f"sqlite:///{tmp_path}/d.db", "--no-serve"]
+    )
     assert result.exit_code == 1
     assert "areas: List should have at least 1 item" in result.output
+
+
+def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path):
+    """The newcomer's path: run the demo, log in with the printed password, see the plant."""
+    import re
+    import signal
+    import time
+
+    import httpx
+
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "andon",
+            "demo",
+            "--db",
+            db,
+            "--minutes",
+            "20",
+            "--speed",
+            "0",
+            "--port",
+            "0",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            seen.append(line)
+            if "keeps running in real time" in line:
+                break
+        text = "".join(seen)
+        found = re.search(
+            r"Dashboard: (http://127\.0\.0\.1:\d+)\s+user demo\s+password (\S+)", text
+        )
+        assert found, text
+        url, password = found.groups()
+        with httpx.Client(base_url=url) as client:
+            page = client.get("/")  # the dashboard is served beside the API
+            assert page.status_code == 303 and page.headers["location"].startswith("/login")
+            assert "<form" in client.get("/login").text
+            login = client.post("/api/v1/auth/login", json={"name": "demo", "password": password})
+            assert login.status_code == 200, login.text
+            # httpx keeps a Secure cookie for https only; a browser sends it to 127.0.0.1
+            cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+            machines = client.get("/api/v1/machines", headers={"Cookie": cookie})
+            assert machines.status_code == 200
+            assert {m["id"] for m in machines.json()["machines"]} == {
+                "mill-1",
+                "mill-2",
+                "lathe-1",
+                "grinder-1",
+            }
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "andon demo stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()

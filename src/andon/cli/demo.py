@@ -22,11 +22,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from andon.cli.console import console, reported
+from andon.cli.showroom import serve_demo
 from andon.cli.story import Narrator, state_style
-from andon.core.clock import NS_PER_S, check_ns, from_ns, iso, now_ns, parse_time
+from andon.core.clock import MAX_NS, NS_PER_S, check_ns, from_ns, iso, now_ns, parse_time
 from andon.core.errors import InputError
 from andon.core.event import Event
-from andon.core.stream import Emit, Item
+from andon.core.stream import Emit, Item, Sink
 from andon.historian import Historian, open_historian
 from andon.pipeline import HistorianSink, Pipeline
 from andon.plant import Plant, example_plant, load_plant
@@ -54,8 +55,18 @@ def demo(
         None, "--start", help="Simulated start time (ISO 8601); default: so the run ends now."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No live display; summary only."),
+    serve: bool = typer.Option(
+        True,
+        "--serve/--no-serve",
+        help="Serve the dashboard while it runs, then keep the plant running live until Ctrl-C.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address of the dashboard."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free one)."),
 ) -> None:
-    """Run the virtual plant into the historian and watch the shop floor."""
+    """Run the virtual plant into the historian and watch the shop floor.
+
+    With --serve (the default) the dashboard is served while it runs: log in with the printed
+    password; after the simulated span the plant keeps running in real time until Ctrl-C."""
     with reported():
         plant = load_plant(plant_file or example_plant("job_shop"))
         if not plant.machines():
@@ -73,10 +84,15 @@ def demo(
             virtual = VirtualPlant(plant, seed=seed, start_ns=start_ns)
             for path in virtual.unsimulated:
                 console.print(f"[yellow]note:[/] {path} has no simulated signal; it stays empty")
-            run = _DemoRun(plant, virtual, historian, start_ns + span_ns, speed, quiet)
+            run = DemoRun(plant, virtual, historian, start_ns + span_ns, speed, quiet)
             run.db = db
-            asyncio.run(run.run())
-            _summary(plant, virtual, historian, run)
+            if serve:
+                asyncio.run(
+                    serve_demo(run, host, port, lambda: summary(plant, virtual, historian, run))
+                )
+            else:
+                asyncio.run(run.run())
+                summary(plant, virtual, historian, run)
 
 
 def _tag_specs(plant: Plant) -> list[tuple[str, str, str, str]]:
@@ -87,7 +103,7 @@ def _tag_specs(plant: Plant) -> list[tuple[str, str, str, str]]:
     ]
 
 
-class _DemoRun:
+class DemoRun:
     """One demo run: the pipeline plus the live display fed from the virtual plant."""
 
     def __init__(
@@ -113,10 +129,11 @@ class _DemoRun:
         self.new_events = 0
         self.db: str | None = None
 
-    async def run(self) -> None:
+    async def run(self, also: Sequence[Sink] = ()) -> None:
+        """Run the simulated span into the historian (and ``also`` into other sinks)."""
         source = VirtualPlantSource(self.virtual, self.until_ns, speed=self.speed)
         sink = HistorianSink(self.historian)
-        pipeline = Pipeline([_Narrated(source, self)], [sink])
+        pipeline = Pipeline([Narrated(source, self)], [sink, *also])
         if self.quiet:
             await pipeline.run()
         else:
@@ -124,6 +141,13 @@ class _DemoRun:
         stats = pipeline.stats[sink.name]
         self.sent, self.sent_events = stats.samples, stats.events
         self.new, self.new_events = sink.new_samples, sink.new_events
+
+    async def carry_on(self, also: Sequence[Sink] = ()) -> None:
+        """Keep the plant running in real time after the span, telling its story, until
+        cancelled."""
+        source = VirtualPlantSource(self.virtual, MAX_NS - NS_PER_S * 10**9, speed=1.0)
+        pipeline = Pipeline([Narrated(source, self)], [HistorianSink(self.historian), *also])
+        await pipeline.run()
 
     async def _live(self, pipeline: Pipeline) -> None:
         progress = Progress(
@@ -176,10 +200,10 @@ class _DemoRun:
                 console.print(line)
 
 
-class _Narrated:
+class Narrated:
     """Passes the virtual plant's items on, letting the narrator read the events first."""
 
-    def __init__(self, source: VirtualPlantSource, run: _DemoRun) -> None:
+    def __init__(self, source: VirtualPlantSource, run: DemoRun) -> None:
         self.source = source
         self.run_ = run
         self.name = source.name
@@ -205,7 +229,7 @@ _SUMMARY_STATES = (
 )
 
 
-def _summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: _DemoRun) -> None:
+def summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: DemoRun) -> None:
     states = Table(title="Minutes in each state", title_justify="left")
     parts = Table(title="Parts, and samples the historian holds for the run", title_justify="left")
     states.add_column("machine")

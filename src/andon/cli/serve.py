@@ -24,6 +24,7 @@ from andon.historian import Historian, open_historian
 from andon.pipeline import HistorianSink, LiveFeed, Pipeline
 from andon.plant import Plant, example_plant, load_plant
 from andon.sim import VirtualPlant, VirtualPlantSource
+from andon.web import install as install_pages
 
 NO_ADMIN = (
     "no admin user exists yet, and andon has no default account; create one first:\n"
@@ -97,8 +98,10 @@ async def _run(
         loop.add_signal_handler(sig, stop.set)
     ingest: asyncio.Task[None] | None = None
     try:
-        async with ApiServer(context, host, port) as server:
-            console.print(f"andon API at [bold]{server.url}[/] (Ctrl-C to stop)")
+        server = ApiServer(context, host, port)
+        install_pages(server.app)
+        async with server:
+            console.print(f"andon dashboard and API at [bold]{server.url}[/] (Ctrl-C to stop)")
             console.print(f"historian {historian.url}", markup=False)
             if simulate and context.plant is not None:
                 if speed != 1:

@@ -28,7 +28,7 @@ from andon.core.errors import InputError
 from andon.core.stream import Item
 from andon.core.tagpath import check_segment
 from andon.identity import Permission
-from andon.pipeline import Subscription
+from andon.pipeline import EVENT_SEGMENT, Subscription
 
 router = APIRouter(tags=["stream"])
 STOPPING = "stopping"
@@ -36,10 +36,12 @@ STOPPING = "stopping"
 
 
 def check_pattern(pattern: str) -> str:
-    """An MQTT-style pattern: segments, ``+`` for one, a final ``#`` for any number."""
+    """An MQTT-style pattern: segments, ``+`` for one, a final ``#`` for any number, or a
+    final ``_event`` for events only."""
     parts = pattern.split("/")
     for i, seg in enumerate(parts):
-        if (seg == "#" and i == len(parts) - 1) or seg == "+":
+        last = i == len(parts) - 1
+        if (seg == "#" and last) or seg == "+" or (seg == EVENT_SEGMENT and last):
             continue
         try:
             check_segment(seg, what=f"pattern segment {i + 1}")
