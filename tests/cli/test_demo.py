@@ -261,3 +261,20 @@ def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_demo_never_undoes_an_admins_decision(tmp_path):
+    from andon.cli.showroom import demo_login
+    from andon.core import InputError
+    from andon.identity import Identity, Role
+
+    with open_historian(f"sqlite:///{tmp_path / 'd.db'}") as h:
+        identity = Identity(h.engine)
+        first = demo_login(identity)
+        second = demo_login(identity)
+        assert first != second  # a fresh password each run, shown once
+        identity.create_user("ann", Role.ADMIN, actor="cli:test")
+        identity.disable_user("demo", actor="cli:ann")
+        with pytest.raises(InputError, match="is disabled"):
+            demo_login(identity)
+        assert next(u for u in identity.users() if u.name == "demo").disabled

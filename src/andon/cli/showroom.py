@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from andon.api import ApiContext, ApiServer
 from andon.cli.console import console
+from andon.core.errors import InputError
 from andon.core.stream import Item
 from andon.identity import Identity, Role
 from andon.pipeline import LiveFeed
@@ -29,14 +30,21 @@ ACTOR = "cli:demo"
 
 
 def demo_login(identity: Identity) -> str:
-    """Create the ``demo`` admin, or give it a fresh random password; returns the password."""
+    """Create the ``demo`` admin, or give it a fresh random password; returns the password.
+
+    An admin's decision about the account is never undone: a ``demo`` user that was disabled
+    or given another role makes the demo refuse to serve, saying how to proceed.
+    """
     user = next((u for u in identity.users() if u.name == DEMO_USER), None)
     if user is None:
         return identity.create_user(DEMO_USER, Role.ADMIN, actor=ACTOR)
-    if user.disabled:
-        identity.enable_user(DEMO_USER, actor=ACTOR)
-    if user.role != Role.ADMIN:
-        identity.set_role(DEMO_USER, Role.ADMIN, actor=ACTOR)
+    if user.disabled or user.role != Role.ADMIN:
+        why = "is disabled" if user.disabled else f"has the role {user.role}, not admin"
+        raise InputError(
+            f"the {DEMO_USER!r} user of this database {why}, and andon demo does not undo an "
+            f"admin's decision; use another --db, run with --no-serve, or restore it with "
+            f"`andon user enable {DEMO_USER}` / `andon user role {DEMO_USER} admin`"
+        )
     return identity.set_password(DEMO_USER, actor=ACTOR)
 
 

@@ -108,7 +108,14 @@ def timeline_context(ctx: ApiContext, asset: str, start: int, end: int) -> dict[
         "truncated": len(events) >= TIMELINE_MAX_EVENTS,
         "start": iso(start),
         "end": iso(end),
+        "start_label": _minute(start),
+        "end_label": _minute(end),
     }
+
+
+def _minute(ns: int) -> str:
+    """A time for an axis label: to the minute, UTC."""
+    return iso(ns)[:16].replace("T", " ") + " UTC"
 
 
 def recent_events(ctx: ApiContext, asset: str) -> list[Event]:
