@@ -10,6 +10,7 @@ previous one answers. Per (endpoint, concurrency) it reports the median over rep
 and p99 latency and of throughput. Endpoints:
 
 - trend 1m: ``/tags/{tag}/history?every=1m`` over one day (1,440 buckets, from the rollups);
+- trend 1m columns: the same with ``format=columns`` (epoch milliseconds instead of ISO);
 - trend raw: the same day raw (86,400 samples, ~3 MB of JSON);
 - board: ``/machines`` (state, time in state, parts today of every machine).
 """
@@ -118,6 +119,10 @@ async def measure(base: str, token: str, start: int, args: argparse.Namespace) -
     span = f"from={iso(start)}&to={iso(start + DAY_S * NS_PER_S)}"
     endpoints = {
         "trend 1m (1 day)": (f"/api/v1/tags/{TAG}/history?{span}&every=1m", args.requests),
+        "trend 1m columns": (
+            f"/api/v1/tags/{TAG}/history?{span}&every=1m&format=columns",
+            args.requests,
+        ),
         "trend raw (1 day)": (f"/api/v1/tags/{TAG}/history?{span}", max(10, args.requests // 4)),
         "board (/machines)": ("/api/v1/machines", args.requests),
     }

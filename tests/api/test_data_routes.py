@@ -105,3 +105,27 @@ def test_the_public_names_are_pinned():
         "routes_of",
         "serve_api",
     }
+
+
+def test_history_columns_format_and_the_schema(site):
+    from andon.api.schemas import History
+
+    start, end = iso(site.t0 + 500_000_000), iso(site.t0 + 600 * NS_PER_S)
+    for every in (None, "1m", "15min"):
+        params = {"from": start, "to": end} | ({"every": every} if every else {})
+        body = get(site, f"/api/v1/tags/{TAG}/history", **params)
+        History.model_validate(body)  # the declared schema, field for field
+        cols = get(site, f"/api/v1/tags/{TAG}/history", **params, format="columns")
+        History.model_validate(cols)
+        assert "ts_ms" not in body and cols["ts"] is None  # the default body is as before
+        assert len(cols["ts_ms"]) == len(body["ts"]) > 0
+        assert [iso(int(ms * 1_000_000)) for ms in cols["ts_ms"]] == body["ts"]
+        for key in ("value", "min", "max", "count", "quality", "from", "to", "every_s", "agg"):
+            assert cols[key] == body[key], key
+    trend = get(site, f"/api/v1/tags/{TAG}/history", **{"from": start, "to": end, "every": "1m"})
+    assert trend["quality"] is None and trend["count"][1] == 60
+    assert trend["ts"][0] == iso(site.t0)  # the bucket holding the partial first minute
+    bad = site.client.get(
+        f"/api/v1/tags/{TAG}/history", params={"format": "xml"}, headers=site.headers("viewer")
+    )
+    assert bad.status_code == 422

@@ -16,15 +16,10 @@ from zoneinfo import ZoneInfo
 
 from andon.api.schemas import AssetNode, Board, MachineOut, TagRef
 from andon.core.clock import NS_PER_S, from_ns, iso, to_ns
-from andon.core.event import Event
 from andon.core.machine_state import MachineState
 from andon.historian import Historian, TagInfo
 from andon.plant import Plant
 
-LOOKBACK_NS = 24 * 3600 * NS_PER_S
-"""State events are first looked for in the last day (one query for the whole plant)..."""
-LONG_LOOKBACK_NS = 31 * 24 * 3600 * NS_PER_S
-"""...and, for a machine whose state has not changed all day, in the last month."""
 LEVELS = ("enterprise", "site", "area", "line", "machine", "unit")
 
 
@@ -67,8 +62,8 @@ def board(historian: Historian, plant: Plant | None, now: int) -> Board:
     slots = machine_slots(plant, historian.tags() if plant is None else [])
     root = plant.root if plant is not None else None
     midnight = day_start_ns(now, timezone)
-    states = _last_states(historian, root, now, [s.path for s in slots])
-    parts = _parts(historian.events(root, "part", midnight, None, limit=None))
+    states = historian.newest_events([s.path for s in slots], "state")
+    parts = _parts(historian.count_events(root, "part", "result", midnight, None))
     machines = []
     for slot in slots:
         last = states.get(slot.path)
@@ -104,24 +99,11 @@ def _category(state: str | None) -> str | None:
         return None
 
 
-def _last_states(
-    historian: Historian, root: str | None, now: int, paths: Sequence[str]
-) -> dict[str, Event]:
-    last: dict[str, Event] = {}
-    for e in historian.events(root, "state", now - LOOKBACK_NS, None, limit=None):
-        last[e.asset] = e
-    for path in paths:
-        if path not in last:
-            older = historian.events(path, "state", now - LONG_LOOKBACK_NS, None, limit=None)
-            if older:
-                last[path] = older[-1]
-    return last
-
-
-def _parts(events: Iterable[Event]) -> dict[str, Counter[str]]:
+def _parts(counts: dict[tuple[str, object], int]) -> dict[str, Counter[str]]:
+    """Parts per machine and result (a part event without a result is a good part)."""
     out: dict[str, Counter[str]] = {}
-    for e in events:
-        out.setdefault(e.asset, Counter())[str(e.payload.get("result", "good"))] += 1
+    for (asset, result), n in counts.items():
+        out.setdefault(asset, Counter())["good" if result is None else str(result)] += n
     return out
 
 

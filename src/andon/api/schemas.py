@@ -135,14 +135,20 @@ class TagOut(Schema):
 
 class History(Schema):
     """Raw samples (``every_s`` null: ``value`` and ``quality`` per sample, strings as text) or
-    buckets (``value`` is ``agg`` of each bucket, with ``min``, ``max`` and ``count`` too)."""
+    buckets (``value`` is ``agg`` of each bucket, with ``min``, ``max`` and ``count`` too).
+
+    Times are in ``ts`` (ISO 8601), or in ``ts_ms`` (epoch milliseconds) with
+    ``format=columns``."""
 
     tag: str
     start: str = Field(alias="from")
     end: str = Field(alias="to")
     every_s: float | None
     agg: str | None
-    ts: list[str]
+    ts: list[str] | None = Field(description="UTC ISO 8601 times (null with format=columns)")
+    ts_ms: list[int | float] | None = Field(
+        default=None, description="epoch milliseconds, with format=columns (instead of ts)"
+    )
     value: list[float | str | None]
     quality: list[int] | None = None
     min: list[float | None] | None = None

@@ -150,6 +150,27 @@ class Historian:
         with storage_errors(self._engine):
             return events_mod.query_events(self._engine, asset, kind, start_ns, end_ns, limit)
 
+    def newest_events(self, assets: Iterable[str], kind: str) -> dict[str, Event]:
+        """The newest event of ``kind`` (or a dotted sub-kind) of each listed asset, however
+        old it is: one index lookup per asset. Assets without one are left out."""
+        with storage_errors(self._engine):
+            return events_mod.newest_events(self._engine, assets, kind)
+
+    def count_events(
+        self,
+        asset: str | None,
+        kind: str,
+        field: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> dict[tuple[str, object], int]:
+        """Events of ``kind`` per asset of a subtree and per value of the payload's ``field``,
+        counted by the database: ``{(asset, value): n}`` (value ``None``: field missing)."""
+        if start_ns is not None and end_ns is not None:
+            query.check_range(start_ns, end_ns)
+        with storage_errors(self._engine):
+            return events_mod.count_events(self._engine, asset, kind, field, start_ns, end_ns)
+
     def tags(self, pattern: str | None = None, *, counts: bool = False) -> list[TagInfo]:
         """Stored tags (all, or matching a pattern) with first/last sample time; counts if asked."""
         with storage_errors(self._engine):

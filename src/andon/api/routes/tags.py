@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Query
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from andon.api.access import require
 from andon.api.context import ApiContext
-from andon.api.encode import finite_or_none, iso_array, values
+from andon.api.encode import columns_json, epoch_ms, finite_or_none, iso_json, values
 from andon.api.routes.common import Ctx, FromQuery, ToQuery, check_order, span
 from andon.api.schemas import History, SampleOut, TagOut
+from andon.core.batch import I64
 from andon.core.clock import NS_PER_S, iso, parse_duration
 from andon.core.errors import InputError
 from andon.core.tagpath import tag_path
@@ -43,7 +45,14 @@ def list_tags(ctx: Ctx, pattern: Pattern = None) -> list[TagOut]:
     ]
 
 
-@router.get("/tags/{path:path}/history", response_model=History, name="tags.history")
+Format = Literal["json", "columns"]
+
+
+@router.get(
+    "/tags/{path:path}/history",
+    response_model=History,
+    name="tags.history",
+)
 def history(
     ctx: Ctx,
     path: Annotated[str, Path(max_length=255, description="the tag path")],
@@ -54,28 +63,52 @@ def history(
         Query(max_length=32, description="bucket width (1m, 15min, 1h); omit for raw samples"),
     ] = None,
     agg: Literal["avg", "min", "max", "count", "sum"] = "avg",
-) -> History:
-    """Raw samples of one tag in ``[from, to)``, or one value per ``every`` bucket."""
+    fmt: Annotated[
+        Format,
+        Query(
+            alias="format",
+            description="json: times as ISO 8601 strings in `ts`; columns: times as epoch "
+            "milliseconds in `ts_ms` instead (half the bytes, no date parsing in a browser)",
+        ),
+    ] = "json",
+) -> Response:
+    """Raw samples of one tag in ``[from, to)``, or one value per ``every`` bucket.
+
+    Encoded column by column straight from the historian's numpy arrays (see ``encode``); the
+    body is the ``History`` schema.
+    """
     tag = tag_path(path)
     start_ns, end_ns = span(start, end)
     if every is None:
         series = ctx.historian.range(tag, start_ns, end_ns)
-        return History(
-            tag=tag,
-            start=iso(start_ns),
-            end=iso(end_ns),
-            every_s=None,
-            agg=None,
-            ts=iso_array(series.ts),
-            value=values(series.value, series.text),
-            quality=series.quality.tolist(),
-        )
-    return _buckets(ctx, tag, start_ns, end_ns, every, agg)
+        body = _head(tag, start_ns, end_ns, None, None)
+        body.update(_times(series.ts, fmt))
+        # string values sit among the floats: those (rare) series go through a list
+        body["value"] = values(series.value, series.text) if series.text else series.value
+        body.update(quality=series.quality, min=None, max=None, count=None)
+        return _json(body)
+    return _buckets(ctx, tag, start_ns, end_ns, every, agg, fmt)
+
+
+def _head(
+    tag: str, start_ns: int, end_ns: int, every_s: float | None, agg: str | None
+) -> dict[str, Any]:
+    return {"tag": tag, "from": iso(start_ns), "to": iso(end_ns), "every_s": every_s, "agg": agg}
+
+
+def _times(ts: I64, fmt: Format) -> dict[str, Any]:
+    if fmt == "columns":
+        return {"ts": None, "ts_ms": epoch_ms(ts)}
+    return {"ts": orjson.Fragment(iso_json(ts))}
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(columns_json(body), media_type="application/json")
 
 
 def _buckets(
-    ctx: ApiContext, tag: str, start_ns: int, end_ns: int, every: str, agg: Agg
-) -> History:
+    ctx: ApiContext, tag: str, start_ns: int, end_ns: int, every: str, agg: Agg, fmt: Format
+) -> Response:
     every_s = parse_duration(every, field="every")
     every_ns = round(every_s * NS_PER_S)
     if every_ns <= 0:
@@ -88,19 +121,16 @@ def _buckets(
             f"{iso(end_ns)}; use wider buckets or a shorter range"
         )
     b = ctx.historian.downsample(tag, start_ns, end_ns, every_ns)
-    chosen = b.series(agg)
-    return History(
-        tag=tag,
-        start=iso(start_ns),
-        end=iso(end_ns),
-        every_s=every_ns / NS_PER_S,
-        agg=agg,
-        ts=iso_array(b.bucket),
-        value=b.count.tolist() if agg == "count" else values(chosen.astype(np.float64)),
-        min=[finite_or_none(x) for x in b.min.tolist()],
-        max=[finite_or_none(x) for x in b.max.tolist()],
-        count=b.count.tolist(),
+    body = _head(tag, start_ns, end_ns, every_ns / NS_PER_S, agg)
+    body.update(_times(b.bucket, fmt))
+    body.update(
+        value=b.count if agg == "count" else b.series(agg).astype(np.float64),
+        quality=None,
+        min=b.min,
+        max=b.max,
+        count=b.count,
     )
+    return _json(body)
 
 
 @router.get("/latest", response_model=list[SampleOut], name="tags.latest")
