@@ -11,8 +11,10 @@ Other rooms that must write *and* audit atomically (a new user and its "user cre
 open :meth:`AuditLog.transaction`, make their change on the connection it yields and call
 :meth:`AuditLog.append` on that same connection: both commit together or neither does.
 
-The table refuses UPDATE and DELETE by trigger (see migration 0002), so the application
-cannot change history by mistake; someone with the database owner's rights can, and that is
+The table refuses UPDATE and DELETE by trigger (migration 0002), and any INSERT that is not
+the next link of the chain (migration 0003: right id, right ``prev_hash``; this also stops
+SQLite's ``INSERT OR REPLACE`` from rewriting an entry), so the application cannot change
+history by mistake; someone with the database owner's rights can, and that is
 what :meth:`AuditLog.verify` detects (docs/SECURITY.md says exactly what it can and cannot).
 """
 

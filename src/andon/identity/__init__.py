@@ -5,7 +5,13 @@ docs/SECURITY.md prints. Floor 3: no HTTP here; the API turns these answers into
 """
 
 from andon.identity.accounts import Identity, UserInfo
-from andon.identity.errors import IdentityError, InvalidCredentials, LoginFailed, LoginThrottled
+from andon.identity.errors import (
+    HashingBusy,
+    IdentityError,
+    InvalidCredentials,
+    LoginFailed,
+    LoginThrottled,
+)
 from andon.identity.passwords import production_hasher
 from andon.identity.roles import PERMISSIONS, Permission, Principal, Role, parse_role
 from andon.identity.schema import metadata
@@ -14,6 +20,7 @@ from andon.identity.tokens import TokenInfo
 
 __all__ = [
     "PERMISSIONS",
+    "HashingBusy",
     "Identity",
     "IdentityError",
     "InvalidCredentials",

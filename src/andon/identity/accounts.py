@@ -7,10 +7,18 @@ audit append lock is taken first, identity writes are serialised with each other
 also makes checks such as "is this the last admin?" safe against a concurrent change.
 
 Passwords and token secrets never reach the audit log, an exception message or a log line.
+
+Throttled logins are audited sparingly, so a throttled attacker cannot flood the log: once
+per lock-out (per account and address, or per address when the address limit is what blocks),
+and at most once a minute per client address; each note counts the throttled attempts that
+were not noted since the previous one from that address (``details.suppressed``). This state
+is per process (each andon process may note once).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,22 +28,34 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Connection, Engine, Row
 
 from andon.audit import AuditLog
-from andon.core.clock import NS_PER_S, now_ns
+from andon.core.clock import NS_PER_MIN, NS_PER_S, now_ns
 from andon.core.errors import InputError
 from andon.historian.engine import storage_errors
-from andon.identity.errors import LoginFailed, LoginThrottled
-from andon.identity.passwords import Passwords, check_password, generate_password
+from andon.identity.errors import HashingBusy, LoginFailed, LoginThrottled
+from andon.identity.passwords import (
+    HASH_SLOTS,
+    HASH_WAIT_S,
+    Passwords,
+    check_password,
+    generate_password,
+)
 from andon.identity.roles import Principal, Role, parse_role
 from andon.identity.schema import check_name, users
 from andon.identity.sessions import SessionStore, WebSession
 from andon.identity.throttle import (
+    Waits,
     account_key,
     address_key,
     clear_account,
+    current_waits,
     record_failure,
-    retry_after_s,
 )
 from andon.identity.tokens import TokenInfo, TokenStore, check_lifetime, check_roles
+
+THROTTLE_NOTE_EVERY_NS = NS_PER_MIN
+"""At most one "login throttled" audit entry per client address in this time."""
+THROTTLE_NOTES_KEPT = 10_000
+"""Lock-outs and addresses remembered for noting; past this the memory starts afresh."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,11 @@ class UserInfo:
     disabled: bool
     created_ns: int
     last_login_ns: int | None
+
+
+def _client(address: str) -> str:
+    """The client address as the audit log shows it: in full (the throttle keys IPv6 by /64)."""
+    return address.strip() or "unknown"
 
 
 def _source(actor: str, source: str) -> str:
@@ -63,21 +88,32 @@ class Identity:
         *,
         clock: Callable[[], int] = now_ns,
         password_hasher: PasswordHasher | None = None,
+        hash_slots: int = HASH_SLOTS,
+        hash_wait_s: float = HASH_WAIT_S,
     ) -> None:
+        """``hash_slots`` password hashes run at once at most; one that waits ``hash_wait_s``
+        for a slot is refused with :class:`HashingBusy` (a ``LoginThrottled``)."""
         self._engine = engine
         self._clock = clock
-        self._passwords = Passwords(password_hasher)
+        self._passwords = Passwords(password_hasher, slots=hash_slots, wait_s=hash_wait_s)
         self.audit = AuditLog(engine, clock=clock)
         self._sessions = SessionStore(engine, clock)
         self._tokens = TokenStore(engine, clock)
+        self._notes_lock = threading.Lock()
         self._throttle_noted: dict[str, int] = {}
+        """Lock-out key -> when that lock-out ends (it is noted once)."""
+        self._address_notes: dict[str, tuple[int | None, int]] = {}
+        """Address key -> (time of its latest note, throttled attempts not noted since)."""
 
     # -- users ---------------------------------------------------------------------------
 
     def create_user(
         self, name: str, role: Role, password: str | None = None, *, actor: str, source: str = ""
     ) -> str:
-        """Add a user; returns the password (generated if none given: show it once)."""
+        """Add a user; returns the password (generated if none given: show it once).
+
+        HashingBusy (a LoginThrottled) if no password-hashing slot came free in time.
+        """
         check_name(name)
         chosen = parse_role(str(role))
         password = generate_password() if password is None else check_password(name, password)
@@ -110,7 +146,10 @@ class Identity:
     def set_password(
         self, name: str, password: str | None = None, *, actor: str, source: str = ""
     ) -> str:
-        """Give a user a new password (generated if none given) and end their sessions."""
+        """Give a user a new password (generated if none given) and end their sessions.
+
+        HashingBusy (a LoginThrottled) if no password-hashing slot came free in time.
+        """
         password = generate_password() if password is None else check_password(name, password)
         hashed = self._passwords.hash(password)
         with self.audit.transaction() as conn:
@@ -154,15 +193,21 @@ class Identity:
     # -- login ---------------------------------------------------------------------------
 
     def login(self, name: str, password: str, *, address: str) -> Principal:
-        """Check a name and password; LoginFailed (one message for every reason) or throttled."""
+        """Check a name and password; LoginFailed (one message for every reason) or throttled.
+
+        LoginThrottled when the account or the address (an IPv6 one by its /64) has failed
+        too often, or (as HashingBusy) when too many password hashes are running already:
+        neither counts as a failure.
+        """
         account, addr, now = account_key(name), address_key(address), self._clock()
+        client = _client(address)
         with storage_errors(self._engine), self._engine.connect() as conn:
-            wait = retry_after_s(conn, account=account, address=addr, now_ns=now)
-            row = None if wait > 0 else self._row(conn, account)
+            waits = current_waits(conn, account=account, address=addr, now_ns=now)
+            row = None if waits.seconds > 0 else self._row(conn, account)
         actor = f"user:{account}"
-        if wait > 0:  # refused before the password is even looked at
-            self._note_throttle(account, addr, now, wait)
-            raise LoginThrottled(wait)
+        if waits.seconds > 0:  # refused before the password is even looked at
+            self._note_throttle(account, addr, client, now, waits)
+            raise LoginThrottled(waits.seconds)
         good = self._passwords.verify(None if row is None else row.password_hash, password)
         if row is None or row.disabled or not good:
             reason = "unknown user" if row is None else "disabled" if row.disabled else "password"
@@ -171,7 +216,7 @@ class Identity:
                 self._audit(
                     conn,
                     actor,
-                    addr or "unknown",
+                    client,
                     "login",
                     account,
                     {"reason": reason},
@@ -181,12 +226,14 @@ class Identity:
             raise LoginFailed()
         values: dict[str, Any] = {"last_login_ns": now}
         if self._passwords.needs_rehash(row.password_hash):
-            values["password_hash"] = self._passwords.hash(password)
+            # the password was right: if every hash slot is busy, log in now, rehash later
+            with contextlib.suppress(HashingBusy):
+                values["password_hash"] = self._passwords.hash(password)
         with self.audit.transaction() as conn:
             clear_account(conn, account=account)
             conn.execute(sa.update(users).where(users.c.id == row.id).values(**values))
             details = {"rehashed": "password_hash" in values}
-            self._audit(conn, actor, addr or "unknown", "login", account, details, "ok", "auth")
+            self._audit(conn, actor, client, "login", account, details, "ok", "auth")
         return Principal(row.name, frozenset({Role(row.role)}), "user")
 
     # -- sessions and tokens ---------------------------------------------------------------
@@ -195,17 +242,29 @@ class Identity:
         """A new web session (new id, new CSRF token) for a user who just logged in."""
         return self._sessions.start(principal)
 
-    def session(self, secret: str) -> WebSession:
-        """The live session for a cookie value; InvalidCredentials if unknown or timed out."""
-        return self._sessions.get(secret)
+    def session(self, secret: str, *, touch: bool = True) -> WebSession:
+        """The live session for a cookie value; InvalidCredentials if unknown or timed out.
 
-    def end_session(self, secret: str) -> None:
-        """Log out: the session is deleted server-side (an unknown secret is ignored)."""
-        name = self._sessions.end(secret)
-        if name is not None:
-            self.audit.record(
-                actor=f"user:{name}", source="api", category="auth", action="logout", target=name
-            )
+        ``touch=False`` for requests the page makes by itself (polling, the live stream):
+        the session is checked (idle and absolute timeouts, disabled user) but the request
+        does not count as activity, so an unattended dashboard still times out.
+        """
+        return self._sessions.get(secret, touch=touch)
+
+    def end_session(self, secret: str, *, address: str = "") -> None:
+        """Log out: the session is deleted server-side (an unknown secret is ignored).
+
+        The deletion and its audit entry (source: the client ``address``, or ``api`` when none
+        is given) commit in one transaction.
+        """
+        name = self._sessions.owner(secret)
+        if name is None:  # nothing to end: no lock taken, nothing recorded
+            return
+        with self.audit.transaction() as conn:
+            name = SessionStore.end_on(conn, secret)
+            if name is not None:  # (unless another request ended it meanwhile)
+                source = address.strip() or "api"
+                self._audit(conn, f"user:{name}", source, "logout", name, {}, "ok", "auth")
 
     def create_token(
         self,
@@ -304,18 +363,37 @@ class Identity:
             details=details,
         )
 
-    def _note_throttle(self, account: str, address: str, now: int, wait: float) -> None:
-        """Audit a throttled attempt once per lockout, not once per try (no audit flooding)."""
-        key = f"{account}\x00{address}"
-        if self._throttle_noted.get(key, 0) > now:
-            return
-        if len(self._throttle_noted) > 10_000:
-            self._throttle_noted.clear()
-        self._throttle_noted[key] = now + round(wait * NS_PER_S)
-        details = {"retry_after_s": round(wait, 1)}
+    def _note_throttle(
+        self, account: str, address: str, client: str, now: int, waits: Waits
+    ) -> None:
+        """Audit a throttled attempt sparingly, so it cannot flood the log.
+
+        Once per lock-out: per address alone when the address limit blocks (a new made-up
+        name per try changes nothing), else per account and address. And at most once per
+        ``THROTTLE_NOTE_EVERY_NS`` per address; attempts not noted are counted, and the
+        address's next note carries that count (``suppressed``).
+        """
+        by_address = waits.address > 0
+        key = f"\x00{address}" if by_address else f"{account}\x00{address}"
+        with self._notes_lock:
+            last, suppressed = self._address_notes.get(address, (None, 0))
+            recent = last is not None and now - last < THROTTLE_NOTE_EVERY_NS
+            if recent or self._throttle_noted.get(key, 0) > now:
+                self._address_notes[address] = (last, suppressed + 1)
+                return
+            if max(len(self._throttle_noted), len(self._address_notes)) >= THROTTLE_NOTES_KEPT:
+                self._throttle_noted.clear()
+                self._address_notes.clear()
+            self._throttle_noted[key] = now + round(waits.seconds * NS_PER_S)
+            self._address_notes[address] = (now, 0)
+        details = {
+            "retry_after_s": round(waits.seconds, 1),
+            "limit": "address" if by_address else "account",
+            "suppressed": suppressed,
+        }
         self.audit.record(
             actor=f"user:{account}",
-            source=address or "unknown",
+            source=client,
             category="auth",
             action="login",
             target=account,

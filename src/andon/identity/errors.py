@@ -4,6 +4,8 @@
     └── IdentityError          authentication or account trouble
         ├── LoginFailed        wrong name or password; deliberately the same for both
         ├── LoginThrottled     too many recent failures; ``retry_after_s`` says when to retry
+        │   └── HashingBusy    too many password hashes running at once (the API still
+        │                      answers 429: it is a LoginThrottled)
         └── InvalidCredentials a token or session cookie that is malformed, unknown, expired
                                or revoked (the API answers 401)
 
@@ -33,6 +35,14 @@ class LoginThrottled(IdentityError):
     def __init__(self, retry_after_s: float) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"too many failed logins; try again in {max(1, round(retry_after_s))} s")
+
+
+class HashingBusy(LoginThrottled):
+    """Every password-hashing slot stayed taken for too long: a burst of logins; retry soon."""
+
+    def __init__(self, retry_after_s: float = 1.0) -> None:
+        super().__init__(retry_after_s)
+        self.args = (f"too many logins at once; try again in {max(1, round(retry_after_s))} s",)
 
 
 class InvalidCredentials(IdentityError):

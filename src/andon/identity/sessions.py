@@ -12,6 +12,11 @@ disabled or given a new password: all server-side, by deleting the row, so an ol
 worthless even if a browser keeps it. ``last_seen`` is written at most every 30 s, which keeps
 a busy dashboard from turning every request into a database write.
 
+Only what the person does counts as activity: a request made by the page on its own (polling,
+the live stream) checks the session with ``touch=False`` — every timeout and the user's status
+are checked, but ``last_seen`` is left alone — so a dashboard left open on an unattended
+screen still logs out after 30 minutes.
+
 The CSRF token is derived from the session secret (SHA-256 of a label and the secret): it is
 fixed for the session's life, is never stored, and does not reveal the cookie. The API sends it
 in pages and checks it on every form and in the ``X-CSRF-Token`` header (synchronizer token).
@@ -101,8 +106,11 @@ class SessionStore:
             )
         return WebSession(secret, csrf_token_for(secret), principal, _expires(now, now))
 
-    def get(self, secret: str) -> WebSession:
-        """The live session for a cookie value; an unknown, idle or too old one is refused."""
+    def get(self, secret: str, *, touch: bool = True) -> WebSession:
+        """The live session for a cookie value; an unknown, idle or too old one is refused.
+
+        ``touch=False`` (a background request) checks the same, but does not count as activity.
+        """
         if not _plausible(secret):
             raise InvalidCredentials("no valid session; log in")
         now = self._clock()
@@ -128,7 +136,7 @@ class SessionStore:
                 conn.execute(sa.delete(web_sessions).where(web_sessions.c.id == row.id))
             raise InvalidCredentials("session expired; log in again")
         last_seen = row.last_seen_ns
-        if now - last_seen >= TOUCH_EVERY_NS:
+        if touch and now - last_seen >= TOUCH_EVERY_NS:
             last_seen = now
             with writing(self._engine) as conn:
                 conn.execute(
@@ -141,18 +149,39 @@ class SessionStore:
             secret, csrf_token_for(secret), principal, _expires(row.created_ns, last_seen)
         )
 
+    def owner(self, secret: str) -> str | None:
+        """The name of the user whose session this is, if it exists (a read, no lock)."""
+        if not _plausible(secret):
+            return None
+        with storage_errors(self._engine), self._engine.connect() as conn:
+            return self._owner(conn, secret_digest(secret))
+
     def end(self, secret: str) -> str | None:
         """Delete the session (logout); the user's name if there was one, else None."""
         if not _plausible(secret):
             return None
-        digest = secret_digest(secret)
         with writing(self._engine) as conn:
-            name = conn.execute(
-                sa.select(users.c.name)
-                .join(web_sessions, users.c.id == web_sessions.c.user_id)
-                .where(web_sessions.c.secret_hash == digest)
-            ).scalar()
-            conn.execute(sa.delete(web_sessions).where(web_sessions.c.secret_hash == digest))
+            return self.end_on(conn, secret)
+
+    @classmethod
+    def end_on(cls, conn: Connection, secret: str) -> str | None:
+        """Delete the session on ``conn`` (the caller's transaction); its user's name, or None."""
+        if not _plausible(secret):
+            return None
+        digest = secret_digest(secret)
+        name = cls._owner(conn, digest)
+        deleted = conn.execute(
+            sa.delete(web_sessions).where(web_sessions.c.secret_hash == digest)
+        ).rowcount
+        return name if deleted else None
+
+    @staticmethod
+    def _owner(conn: Connection, digest: str) -> str | None:
+        name: str | None = conn.execute(
+            sa.select(users.c.name)
+            .join(web_sessions, users.c.id == web_sessions.c.user_id)
+            .where(web_sessions.c.secret_hash == digest)
+        ).scalar()
         return name
 
     @staticmethod

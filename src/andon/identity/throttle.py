@@ -7,7 +7,10 @@ The rules (OWASP ASVS 5.0 level 2, "at most 100 failed attempts per hour per acc
   15 minutes. A successful login clears the account's count.
 - **per account, hard cap**: never more than 100 failures in an hour, whatever the back-off.
 - **per address**: at most 30 failures within 15 minutes from one client address, over all
-  account names (one address guessing many names), whatever logins succeed in between.
+  account names (one address guessing many names), whatever logins succeed in between. An
+  IPv6 client counts by its /64 network (one subscriber or host usually holds a whole /64,
+  and could otherwise use a fresh address for every try); an IPv4 address counts as itself,
+  and an IPv4 address seen through a dual-stack socket (``::ffff:a.b.c.d``) as that address.
 
 The account is the name *as typed* (lowercased), whether or not such a user exists, so the
 throttle behaves the same for real and invented names and does not reveal which exist.
@@ -22,6 +25,9 @@ overshoot is bounded by the number of concurrent requests and is accepted.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -48,8 +54,21 @@ def account_key(name: str) -> str:
 
 
 def address_key(address: str) -> str:
-    """The client address a login attempt counts against, cut to fit its column."""
-    return shorten(address.strip(), ADDRESS_CHARS)
+    """The client address a login attempt counts against, cut to fit its column.
+
+    IPv6 addresses count by their /64 (``2001:db8:1:2::/64``), IPv4 ones as themselves;
+    anything that is not an IP address (a test client's name) is kept as given.
+    """
+    text = address.strip()
+    try:
+        ip = ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return shorten(text, ADDRESS_CHARS)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 def _nth_newest(conn: Connection, where: sa.ColumnElement[bool], n: int) -> int | None:
@@ -63,9 +82,26 @@ def _nth_newest(conn: Connection, where: sa.ColumnElement[bool], n: int) -> int 
     ).scalar()
 
 
+class Waits(NamedTuple):
+    """Seconds to wait because of the account's failures and because of the address's."""
+
+    account: float
+    address: float
+
+    @property
+    def seconds(self) -> float:
+        """How long the attempt must wait: the longer of the two (0.0: it may try now)."""
+        return max(self.account, self.address)
+
+
 def retry_after_s(conn: Connection, *, account: str, address: str, now_ns: int) -> float:
     """Seconds until ``account`` may try again from ``address``; 0.0 if it may try now."""
-    waits = [0.0]
+    return current_waits(conn, account=account, address=address, now_ns=now_ns).seconds
+
+
+def current_waits(conn: Connection, *, account: str, address: str, now_ns: int) -> Waits:
+    """What keeps ``account`` from trying from ``address`` now, limit by limit."""
+    account_waits = [0.0]
     mine = sa.and_(login_failures.c.account == account, login_failures.c.cleared == sa.false())
     recent = conn.execute(
         sa.select(sa.func.count(), sa.func.max(login_failures.c.ts_ns)).where(
@@ -75,12 +111,12 @@ def retry_after_s(conn: Connection, *, account: str, address: str, now_ns: int) 
     count, latest = int(recent[0]), recent[1]
     if count >= ACCOUNT_FREE_FAILURES and latest is not None:
         backoff = min(BACKOFF_BASE_S * 2.0 ** (count - ACCOUNT_FREE_FAILURES), BACKOFF_CAP_S)
-        waits.append(backoff - (now_ns - latest) / NS_PER_S)
+        account_waits.append(backoff - (now_ns - latest) / NS_PER_S)
     hundredth = _nth_newest(
         conn, sa.and_(mine, login_failures.c.ts_ns > now_ns - HOURLY_WINDOW_NS), HOURLY_MAX_FAILURES
     )
     if hundredth is not None:
-        waits.append((hundredth + HOURLY_WINDOW_NS - now_ns) / NS_PER_S)
+        account_waits.append((hundredth + HOURLY_WINDOW_NS - now_ns) / NS_PER_S)
     thirtieth = _nth_newest(
         conn,
         sa.and_(
@@ -89,9 +125,8 @@ def retry_after_s(conn: Connection, *, account: str, address: str, now_ns: int) 
         ),
         ADDRESS_MAX_FAILURES,
     )
-    if thirtieth is not None:
-        waits.append((thirtieth + ADDRESS_WINDOW_NS - now_ns) / NS_PER_S)
-    return max(waits)
+    by_address = 0.0 if thirtieth is None else (thirtieth + ADDRESS_WINDOW_NS - now_ns) / NS_PER_S
+    return Waits(max(account_waits), max(by_address, 0.0))
 
 
 def record_failure(conn: Connection, *, account: str, address: str, now_ns: int) -> None:
