@@ -9,11 +9,17 @@ A request proves who it is either with ``Authorization: Bearer <token>`` (integr
 CSRF, since a browser never adds that header by itself) or with the session cookie set at
 login. A state-changing request carried by the cookie must also carry the session's CSRF token,
 in the ``X-CSRF-Token`` header or a ``csrf_token`` form field; the comparison is constant-time.
+
+A request the browser makes by itself (the board's and machine page's polling, HTMX refreshes,
+the live stream) says so with ``X-Andon-Background: 1`` (the stream route needs no header): it
+is authenticated without refreshing the session's idle timer, so a dashboard left open still
+logs out after the idle timeout. Navigation and form posts refresh it as before.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,8 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 NOTE_KEY = "andon.audit_note"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BACKGROUND_HEADER = "X-Andon-Background"
+"""Sent (value ``1``) by the dashboard's own polling: authenticate without touching the session."""
 
 
 @dataclass
@@ -44,6 +52,9 @@ class AuditNote:
     details: dict[str, Any] = field(default_factory=dict)
     skip: bool = False
     """Set by a route whose domain room audits the outcome itself (login)."""
+    denied: bool = False
+    """Set when the request was refused even though the status says otherwise (a page's
+    303 redirect to /login): the trail then records ``denied``, not ``ok``."""
 
 
 def note_of(request: Request) -> AuditNote:
@@ -69,16 +80,25 @@ def unauthenticated(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-class Require:
-    """The dependency of a route guarded by one permission; returns the Principal."""
+def is_background(request: Request) -> bool:
+    """Did the dashboard's own polling make this request (``X-Andon-Background: 1``)?"""
+    return request.headers.get(BACKGROUND_HEADER, "").strip() == "1"
 
-    def __init__(self, permission: Permission) -> None:
+
+class Require:
+    """The dependency of a route guarded by one permission; returns the Principal.
+
+    ``touch=False`` (the live stream) never refreshes a session's idle timer."""
+
+    def __init__(self, permission: Permission, *, touch: bool = True) -> None:
         self.permission: Permission | None = permission
+        self.touch = touch
 
     async def __call__(self, request: Request) -> Principal:
         assert self.permission is not None
         note = note_of(request)
-        principal = await authenticate(request, note)
+        touch = self.touch and not is_background(request)
+        principal = await authenticate(request, note, touch=touch)
         note.actor = principal.actor
         request.state.principal = principal
         if not principal.can(self.permission):
@@ -102,9 +122,11 @@ class Public:
         return "public()"
 
 
-def require(permission: Permission) -> Require:
-    """Guard a route with ``permission``: 401 without valid credentials, 403 without the right."""
-    return Require(permission)
+def require(permission: Permission, *, touch: bool = True) -> Require:
+    """Guard a route with ``permission``: 401 without valid credentials, 403 without the right.
+
+    ``touch=False``: a background route whose requests never refresh a session's idle timer."""
+    return Require(permission, touch=touch)
 
 
 def public() -> Public:
@@ -112,8 +134,12 @@ def public() -> Public:
     return Public()
 
 
-async def authenticate(request: Request, note: AuditNote) -> Principal:
-    """The Principal behind a bearer token or a session cookie (with its CSRF check)."""
+async def authenticate(request: Request, note: AuditNote, *, touch: bool = True) -> Principal:
+    """The Principal behind a bearer token or a session cookie (with its CSRF check).
+
+    ``touch=False`` validates a session without refreshing its idle timer (background
+    requests). What was presented is kept in ``request.state.credential`` for
+    :func:`revalidator`."""
     ctx = context_of(request)
     header = request.headers.get("authorization")
     if header is not None:
@@ -124,16 +150,41 @@ async def authenticate(request: Request, note: AuditNote) -> Principal:
         principal: Principal = await run_in_threadpool(
             ctx.identity.authenticate_token, secret.strip()
         )
+        request.state.credential = Credential("token", secret.strip())
         return principal
     cookie = request.cookies.get(ctx.settings.cookie_name)
     if not cookie:
         raise unauthenticated("not logged in: log in, or send 'Authorization: Bearer <token>'")
     note.credential = True
-    session: WebSession = await run_in_threadpool(ctx.identity.session, cookie)
+    session: WebSession = await run_in_threadpool(lambda: ctx.identity.session(cookie, touch=touch))
+    request.state.credential = Credential("session", cookie)
     if request.method not in SAFE_METHODS:
         await check_csrf(request, session)
     request.state.session = session
     return session.principal
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a request authenticated with: a bearer token or a session cookie (its secret)."""
+
+    kind: str
+    secret: str = field(repr=False)
+
+
+def revalidator(request: Request) -> Callable[[], Principal]:
+    """A blocking check that the credential this request authenticated with is still good.
+
+    Call it in a thread: it raises ``InvalidCredentials`` once the session has been logged out,
+    has expired (idle or absolute) or its user disabled, or the token revoked or expired. A
+    session is checked without refreshing its idle timer (a stream is not activity)."""
+    ctx = context_of(request)
+    credential = getattr(request.state, "credential", None)
+    if not isinstance(credential, Credential):
+        raise RuntimeError("revalidator() needs a request that passed require()")
+    if credential.kind == "token":
+        return lambda: ctx.identity.authenticate_token(credential.secret)
+    return lambda: ctx.identity.session(credential.secret, touch=False).principal
 
 
 async def check_csrf(request: Request, session: WebSession) -> None:

@@ -22,7 +22,8 @@ from andon.api.access import Public, Require, public
 from andon.api.context import ApiContext
 from andon.api.routes import assets, audit, auth, events, stream, tags, tokens, users
 from andon.api.schemas import Health
-from andon.api.trail import AuditTrail
+from andon.api.trail import STATE_KEY as TRAIL_KEY
+from andon.api.trail import AuditTrail, Collapser
 
 PREFIX = "/api/v1"
 SECURITY_HEADERS = {
@@ -76,7 +77,9 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     errors.install(app)
-    app.add_middleware(AuditTrail, audit=lambda: context.audit)
+    collapser = Collapser(lambda: context.audit)
+    setattr(app.state, TRAIL_KEY, collapser)  # ApiServer.stop flushes its pending counts
+    app.add_middleware(AuditTrail, audit=lambda: context.audit, collapser=collapser)
     app.add_middleware(SecurityHeaders)
 
     api = APIRouter(prefix=PREFIX)

@@ -39,6 +39,22 @@ class ApiSettings:
     heartbeat_s: float = 15.0
     """Seconds between SSE heartbeat comments on an idle stream."""
     stream_stop_poll_s: float = 0.5
+    stream_recheck_s: float = 5.0
+    """Seconds between re-checks of an open stream's credential (logout, disable, expiry and
+    revocation end the stream within about this long)."""
+    max_streams: int = 256
+    """Open live streams in all; one more is refused with 429."""
+    max_streams_per_principal: int = 8
+    """Open live streams of one user or token; one more is refused with 429."""
+    max_connections: int = 1024
+    """uvicorn's ``limit_concurrency``: connections and tasks beyond it get 503."""
+    max_raw_points: int = 200_000
+    """Most raw samples ``/tags/{path}/history`` returns without ``every`` (400 beyond,
+    counted before anything is fetched)."""
+    forwarded_allow_ips: tuple[str, ...] = ()
+    """Addresses of TLS proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed
+    (uvicorn's ``forwarded_allow_ips``). Empty (the default): those headers are ignored and the
+    client address is the TCP peer's."""
 
     @property
     def cookie_name(self) -> str:

@@ -4,6 +4,11 @@
 uvicorn's ``sys.exit``), runs uvicorn's server as a task in the *current* loop, and leaves
 signals to its owner: ``andon serve`` and ``andon demo`` decide what Ctrl-C means.
 
+``X-Forwarded-For``/``X-Forwarded-Proto`` are ignored unless the TCP peer is one of
+``forwarded_allow_ips`` (a TLS proxy in front of andon): otherwise any client could fake its
+address in the audit log and in the per-address login throttle. Connections are capped at
+``ApiSettings.max_connections`` (uvicorn answers 503 beyond).
+
     async with ApiServer(context, "127.0.0.1", 8000) as server:
         print(server.url)
         await pipeline.run()          # or any other work in the same loop
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 import uvicorn
@@ -25,6 +30,8 @@ import uvicorn
 from andon.api.app import create_app
 from andon.api.context import ApiContext
 from andon.api.routes.stream import STOPPING
+from andon.api.trail import STATE_KEY as TRAIL_KEY
+from andon.api.trail import Collapser
 from andon.core.errors import InputError
 
 GRACE_S = 3
@@ -71,16 +78,26 @@ class ApiServer:
         port: int = 8000,
         *,
         log_level: str = "warning",
+        forwarded_allow_ips: Sequence[str] | None = None,
     ) -> None:
         self.context = context
         self.host = host
         self.port = port
         self.app = create_app(context)
+        settings = context.settings
+        proxies = list(
+            settings.forwarded_allow_ips if forwarded_allow_ips is None else forwarded_allow_ips
+        )
+        self.forwarded_allow_ips = tuple(proxies)
         config = uvicorn.Config(
             self.app,
             log_level=log_level,
             access_log=False,
-            proxy_headers=False,  # X-Forwarded-For from a client must not fake the audit source
+            # X-Forwarded-For from a client must not fake the audit source or the throttle's
+            # address: believed only from the listed proxies (never the env's default)
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or [],
+            limit_concurrency=settings.max_connections,
             server_header=False,
             lifespan="off",
             timeout_graceful_shutdown=GRACE_S,
@@ -117,6 +134,9 @@ class ApiServer:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        collapser = getattr(self.app.state, TRAIL_KEY, None)
+        if isinstance(collapser, Collapser):
+            await collapser.flush()  # anonymous requests counted but not yet written
 
     async def __aenter__(self) -> ApiServer:
         await self.start()

@@ -5,18 +5,23 @@ the live stream reads what the pipeline just wrote without any broker in between
 today is the virtual plant (``--simulate``), paced at ``--speed`` until Ctrl-C; connectors come
 later. The server refuses to start without an admin user (there are no default accounts) and
 listens on 127.0.0.1 unless told otherwise. Ctrl-C or SIGTERM stops both cleanly.
+
+Behind a TLS proxy, ``--forwarded-allow-ips`` lists the proxy's addresses: only from those is
+``X-Forwarded-For`` believed (so the audit log and the per-address login throttle see the real
+client, not the proxy). By default it is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
 from pathlib import Path
 
 import typer
 
-from andon.api import ApiContext, ApiServer
+from andon.api import ApiContext, ApiServer, ApiSettings
 from andon.cli.console import console, reported
 from andon.core.clock import MAX_NS, NS_PER_S, now_ns
 from andon.core.errors import InputError
@@ -49,16 +54,47 @@ def serve(
         1.0, "--speed", min=0.01, help="Simulated seconds per wall second (with --simulate)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the virtual plant."),
+    forwarded_allow_ips: str = typer.Option(
+        "",
+        "--forwarded-allow-ips",
+        envvar="ANDON_FORWARDED_ALLOW_IPS",
+        help="Comma-separated addresses (or networks) of the TLS proxy in front of andon whose "
+        "X-Forwarded-For/-Proto headers are believed. Default: none (the headers are ignored).",
+    ),
 ) -> None:
     """Serve the API (and, with --simulate, ingest the virtual plant) until Ctrl-C."""
     with reported():
+        proxies = parse_proxies(forwarded_allow_ips)
         plant = _plant(plant_file, simulate)
         with open_historian(db) as historian:
             live = LiveFeed()
-            context = ApiContext.for_historian(historian, plant=plant, live=live)
+            settings = ApiSettings(forwarded_allow_ips=proxies)
+            context = ApiContext.for_historian(historian, plant=plant, live=live, settings=settings)
             if not context.identity.has_admin():
                 raise InputError(NO_ADMIN.format(db=f" --db '{db}'" if db else ""))
             asyncio.run(_run(context, historian, live, host, port, simulate, speed, seed))
+
+
+def parse_proxies(text: str) -> tuple[str, ...]:
+    """``--forwarded-allow-ips``: addresses or networks, comma-separated (``*`` is refused:
+    it would let every client choose its own address)."""
+    out: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            raise InputError(
+                "--forwarded-allow-ips '*' would let any client fake its address; "
+                "list the proxy's address instead"
+            )
+        try:
+            ipaddress.ip_network(item)
+        except ValueError:
+            raise InputError(
+                f"--forwarded-allow-ips: {item!r} is not an IP address or network"
+            ) from None
+        out.append(item)
+    return tuple(out)
 
 
 def _plant(plant_file: Path | None, simulate: bool) -> Plant | None:

@@ -10,6 +10,9 @@ document) these wrappers answer instead:
     a person's mistake (400, 422)                     → the error page with the message
     the historian unavailable (503), anything else    → the error page, nothing leaked
 
+The login redirect and the 403/429 pages mark the request's audit note ``denied``, so the trail
+records a refused page action as ``denied`` rather than the ``ok`` a 303 status suggests.
+
 ``safe_next`` keeps the login redirect on this site: only a relative path is followed, never
 ``//evil.example`` or ``https://…`` (no open redirect).
 """
@@ -28,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from andon.api.access import note_of
 from andon.api.errors import status_of
 from andon.core.errors import AndonError, StorageError
 from andon.identity import IdentityError, LoginThrottled
@@ -74,7 +78,13 @@ def login_url(request: Request) -> str:
     return "/login" if target == "/" else f"/login?next={quote(target, safe='/')}"
 
 
+def refused(request: Request) -> None:
+    """Mark the request's audit note denied: a 303 to /login is a refusal, not an ``ok``."""
+    note_of(request).denied = True
+
+
 def to_login(request: Request) -> Response:
+    refused(request)
     url = login_url(request)
     if request.headers.get("hx-request"):
         return Response(status_code=401, headers={"HX-Redirect": url})
@@ -110,6 +120,8 @@ def install_errors(app: FastAPI) -> None:
             return await delegate(http_prev, request, exc)
         if exc.status_code == 401:
             return to_login(request)
+        if exc.status_code in (403, 429):
+            refused(request)
         message = str(exc.detail) if exc.status_code < 500 else "internal error"
         return error_page(request, exc.status_code, message)
 
@@ -119,6 +131,8 @@ def install_errors(app: FastAPI) -> None:
             return await delegate(andon_prev, request, exc)
         if isinstance(exc, IdentityError) and not isinstance(exc, LoginThrottled):
             return to_login(request)
+        if isinstance(exc, LoginThrottled):
+            refused(request)
         if isinstance(exc, StorageError):
             log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
             return error_page(request, 503, "the historian is unavailable; try again")

@@ -49,7 +49,7 @@ def login(body: LoginRequest, request: Request, response: Response, ctx: Ctx) ->
     old = request.cookies.get(cookie)
     if old:
         with contextlib.suppress(InvalidCredentials):
-            ctx.identity.end_session(old)
+            ctx.identity.end_session(old, address=client_address(request))
     session: WebSession = ctx.identity.start_session(principal)
     response.set_cookie(
         cookie,
@@ -75,7 +75,7 @@ def logout(
     """End this browser's session server-side and clear its cookie (a token: nothing to end)."""
     session = getattr(request.state, "session", None)
     if isinstance(session, WebSession):
-        ctx.identity.end_session(session.secret)
+        ctx.identity.end_session(session.secret, address=client_address(request))
     response.delete_cookie(
         ctx.settings.cookie_name,
         path="/",

@@ -80,6 +80,7 @@ def history(
     tag = tag_path(path)
     start_ns, end_ns = span(start, end)
     if every is None:
+        check_raw_size(ctx, tag, start_ns, end_ns)
         series = ctx.historian.range(tag, start_ns, end_ns)
         body = _head(tag, start_ns, end_ns, None, None)
         body.update(_times(series.ts, fmt))
@@ -88,6 +89,20 @@ def history(
         body.update(quality=series.quality, min=None, max=None, count=None)
         return _json(body)
     return _buckets(ctx, tag, start_ns, end_ns, every, agg, fmt)
+
+
+def check_raw_size(ctx: ApiContext, tag: str, start_ns: int, end_ns: int) -> None:
+    """Refuse (400) a raw range holding more than ``max_raw_points`` samples, counted on the
+    index before anything is fetched (the historian's own bound is 1,000,000)."""
+    check_order(start_ns, end_ns)
+    limit = ctx.settings.max_raw_points
+    found = ctx.historian.count_samples(tag, start_ns, end_ns)
+    if found > limit:
+        raise InputError(
+            f"{tag}: {found} raw samples between {iso(start_ns)} and {iso(end_ns)}, more than "
+            f"the {limit} this API returns raw; pass 'every' (e.g. every=1m) for downsampled "
+            "values, or ask for a shorter range"
+        )
 
 
 def _head(

@@ -21,7 +21,7 @@ from andon.api.access import require
 from andon.api.board import machine_slots
 from andon.api.context import ApiContext
 from andon.api.routes.common import Ctx
-from andon.core.clock import NS_PER_H, iso, now_ns, parse_time
+from andon.core.clock import NS_PER_H, NS_PER_MIN, NS_PER_S, iso, now_ns, parse_time
 from andon.core.event import Event
 from andon.core.machine_state import MachineState
 from andon.identity import Permission
@@ -31,6 +31,10 @@ from andon.web.render import site_of
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require(Permission.READ))])
 NAV: tuple[NavItem, ...] = ()  # machines are reached from the board's tiles
 RECENT = 50
+PAGE = 2000
+"""Most events one query of ``newest_before`` reads."""
+FIRST_LOOK = 15 * NS_PER_MIN
+STATE_HORIZON = 31 * 24 * NS_PER_H
 TIMELINE_MAX_EVENTS = 20_000
 WIDTH = 1000.0
 """The timeline's SVG viewBox width: segments are drawn with x/width attributes (no inline
@@ -90,12 +94,31 @@ def shares(segments: list[Segment]) -> list[tuple[str, str, float]]:
     return [(state, cat, w / WIDTH * 100) for (state, cat), w in ranked]
 
 
+def newest_before(
+    ctx: ApiContext, asset: str, kind: str | None, end: int, n: int, horizon: int
+) -> list[Event]:
+    """The newest ``n`` events (oldest first) of ``asset`` and ``kind`` before ``end``, at most
+    ``horizon`` back, reading at most PAGE events per query: a short tail window first, widened
+    only while it holds fewer than ``n``, narrowed while it holds too many to know its end
+    (the historian reads in time order only)."""
+    span, narrowing = min(FIRST_LOOK, horizon), False
+    while True:
+        found = ctx.historian.events(asset, kind, end - span, end, limit=PAGE)
+        if len(found) >= PAGE and span > NS_PER_S:
+            span, narrowing = max(NS_PER_S, span // 8), True
+            continue
+        if len(found) >= n or narrowing or span >= horizon:
+            return found[-n:]
+        span = min(span * 8, horizon)
+
+
 def state_before(ctx: ApiContext, asset: str, start: int) -> Event | None:
-    for lookback in (24 * NS_PER_H, 31 * 24 * NS_PER_H):
-        found = ctx.historian.events(asset, "state", start - lookback, start, limit=None)
-        if found:
-            return found[-1]
-    return None
+    """The state the machine was in at ``start``: its newest state event before it."""
+    newest = ctx.historian.newest_events([asset], "state").get(asset)
+    if newest is None or newest.ts < start:
+        return newest  # one index lookup, however old (the usual case for a quiet machine)
+    found = newest_before(ctx, asset, "state", start, 1, STATE_HORIZON)
+    return found[-1] if found else None
 
 
 def timeline_context(ctx: ApiContext, asset: str, start: int, end: int) -> dict[str, Any]:
@@ -120,9 +143,7 @@ def _minute(ns: int) -> str:
 
 def recent_events(ctx: ApiContext, asset: str) -> list[Event]:
     """The newest events of the machine (the last day), newest first."""
-    now = now_ns()
-    found = ctx.historian.events(asset, None, now - 24 * NS_PER_H, None, limit=None)
-    return found[-RECENT:][::-1]
+    return newest_before(ctx, asset, None, now_ns() + 1, RECENT, 24 * NS_PER_H)[::-1]
 
 
 @router.get("/machines/{path:path}", name="web.machine")

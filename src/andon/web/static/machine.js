@@ -29,7 +29,7 @@
   async function history(tag, from, to, every) {
     const query = new URLSearchParams({ from: iso(from), to: iso(to), every: every + "s" });
     const response = await fetch("/api/v1/tags/" + tag + "/history?" + query, {
-      credentials: "same-origin", headers: { Accept: "application/json" } });
+      credentials: "same-origin", headers: { Accept: "application/json", "X-Andon-Background": "1" } });
     if (response.status === 401) { window.location.reload(); return null; }
     if (!response.ok) return null;
     const h = await response.json();
@@ -58,7 +58,8 @@
   function refreshTimeline() {
     if (!window.htmx) return;
     const query = new URLSearchParams({ asset: asset, from: iso(view.from), to: iso(view.to) });
-    window.htmx.ajax("GET", "/machine/timeline?" + query, { target: "#timeline", swap: "innerHTML" });
+    window.htmx.ajax("GET", "/machine/timeline?" + query,
+      { target: "#timeline", swap: "innerHTML", headers: { "X-Andon-Background": "1" } });
   }
 
   async function load() {
