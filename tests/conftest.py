@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+
+from andon.historian.engine import open_engine
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -53,3 +55,23 @@ def pg_schema_url(pg_url: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """A URL to a new, empty database of each engine (a test takes it to run on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/andon.db"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated SQLAlchemy engine on ``db_url`` (for the rooms that take an engine)."""
+    eng, _ = open_engine(db_url)
+    yield eng
+    eng.dispose()

@@ -6,17 +6,13 @@ parameters once (tests/identity/test_passwords.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 
 from andon.core.clock import NS_PER_S, parse_time
-from andon.historian.engine import open_engine
 from andon.identity import Identity
 
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 T0 = parse_time("2026-11-24T06:00:00Z")
 
@@ -32,22 +28,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += round(seconds * NS_PER_S)
-
-
-@pytest.fixture(params=ENGINES)
-def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
-    """A URL to a new, empty database of each engine."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/andon.db"
-    url: str = request.getfixturevalue("pg_schema_url")
-    return url
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng, _ = open_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ last admin) comes back as the page with the message, nothing changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -77,48 +78,53 @@ def _done(name: str) -> RedirectResponse:
     return RedirectResponse(f"/admin/users?changed={quote(name, safe='')}", 303)
 
 
-@router.post("/admin/users/{name}/role", name="web.users_role")
-async def set_role(request: Request, ctx: Ctx, admin: Admin, name: UserName) -> Response:
-    """Give a user another role (the last enabled admin keeps theirs)."""
+async def _change(request: Request, ctx: Ctx, name: str, act: Callable[[str], object]) -> Response:
+    """Apply one change to user ``name`` (``act`` gets the client address) in a worker
+    thread: back to the list on success, the page with the message on a mistake."""
     note_of(request).target = name
-    role_text = await field(request, "role")
+    address = client_address(request)
 
     def change() -> Response:
         try:
-            role = parse_role(role_text)
-            ctx.identity.set_role(name, role, actor=admin.actor, source=client_address(request))
+            act(address)
         except InputError as exc:
             return users_page(request, ctx, 400, error=str(exc))
         return _done(name)
 
     return await run_in_threadpool(change)
+
+
+@router.post("/admin/users/{name}/role", name="web.users_role")
+async def set_role(request: Request, ctx: Ctx, admin: Admin, name: UserName) -> Response:
+    """Give a user another role (the last enabled admin keeps theirs)."""
+    role_text = await field(request, "role")
+    return await _change(
+        request,
+        ctx,
+        name,
+        lambda source: ctx.identity.set_role(
+            name, parse_role(role_text), actor=admin.actor, source=source
+        ),
+    )
 
 
 @router.post("/admin/users/{name}/disable", name="web.users_disable")
 async def disable_user(request: Request, ctx: Ctx, admin: Admin, name: UserName) -> Response:
     """Stop a user from logging in; their sessions end at once."""
-    note_of(request).target = name
-
-    def change() -> Response:
-        try:
-            ctx.identity.disable_user(name, actor=admin.actor, source=client_address(request))
-        except InputError as exc:
-            return users_page(request, ctx, 400, error=str(exc))
-        return _done(name)
-
-    return await run_in_threadpool(change)
+    return await _change(
+        request,
+        ctx,
+        name,
+        lambda source: ctx.identity.disable_user(name, actor=admin.actor, source=source),
+    )
 
 
 @router.post("/admin/users/{name}/enable", name="web.users_enable")
 async def enable_user(request: Request, ctx: Ctx, admin: Admin, name: UserName) -> Response:
     """Let a disabled user log in again."""
-    note_of(request).target = name
-
-    def change() -> Response:
-        try:
-            ctx.identity.enable_user(name, actor=admin.actor, source=client_address(request))
-        except InputError as exc:
-            return users_page(request, ctx, 400, error=str(exc))
-        return _done(name)
-
-    return await run_in_threadpool(change)
+    return await _change(
+        request,
+        ctx,
+        name,
+        lambda source: ctx.identity.enable_user(name, actor=admin.actor, source=source),
+    )
