@@ -48,6 +48,12 @@ class WebSite:
         return self.plant.machines()[i].path
 
 
+def around_the_clock(model: Plant) -> Plant:
+    """The plant without its shifts: it produces at any hour, so what the tests see does not
+    depend on the time of day they run at (a lunch break would freeze every tile)."""
+    return model.model_copy(update={"calendar": model.calendar.model_copy(update={"shifts": []})})
+
+
 def make_site(
     db: str,
     *,
@@ -58,7 +64,7 @@ def make_site(
 ) -> WebSite:
     """``minutes`` of simulated history ending ``lag_minutes`` before now."""
     historian = open_historian(f"sqlite:///{db}")
-    model = load_plant(example_plant(plant))
+    model = around_the_clock(load_plant(example_plant(plant)))
     end = now_ns() - round(lag_minutes * 60 * NS_PER_S)
     start = end - round(minutes * 60 * NS_PER_S)
     virtual = VirtualPlant(model, seed=1, start_ns=start)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import HTTPException, Request
-from starlette.concurrency import run_in_threadpool
 
 from andon.api.context import ApiContext
 from andon.identity import Permission, Principal, WebSession
@@ -36,6 +37,9 @@ NOTE_KEY = "andon.audit_note"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 BACKGROUND_HEADER = "X-Andon-Background"
 """Sent (value ``1``) by the dashboard's own polling: authenticate without touching the session."""
+WORKERS_KEY = "andon_workers"
+"""``app.state`` attribute holding the :class:`anyio.CapacityLimiter` of :func:`in_worker`."""
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,6 +74,25 @@ def context_of(request: Request) -> ApiContext:
     """The ApiContext the app was made with."""
     ctx: ApiContext = request.app.state.context
     return ctx
+
+
+def workers(limit: int) -> anyio.CapacityLimiter:
+    """The limiter of :func:`in_worker` for one app (``ApiSettings.worker_threads`` tokens)."""
+    return anyio.CapacityLimiter(limit)
+
+
+async def in_worker(request: Request, func: Callable[[], T]) -> T:
+    """Run the blocking ``func`` (credential checks, historian reads) in a worker thread.
+
+    At most ``ApiSettings.worker_threads`` such calls run at once; the others wait their
+    turn first come, first served. Under the GIL more threads would not run this work
+    faster, they would only interleave it: every request then finishes late (a long tail),
+    where taking turns finishes each one as soon as its own work is done.
+    """
+    limiter = getattr(request.app.state, WORKERS_KEY, None)
+    if not isinstance(limiter, anyio.CapacityLimiter):
+        limiter = None  # an app not made by create_app: anyio's shared pool
+    return await anyio.to_thread.run_sync(func, limiter=limiter)
 
 
 def client_address(request: Request) -> str:
@@ -147,16 +170,19 @@ async def authenticate(request: Request, note: AuditNote, *, touch: bool = True)
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise unauthenticated("the Authorization header must be 'Bearer <token>'")
-        principal: Principal = await run_in_threadpool(
-            ctx.identity.authenticate_token, secret.strip()
+        token = secret.strip()
+        principal: Principal = await in_worker(
+            request, lambda: ctx.identity.authenticate_token(token)
         )
-        request.state.credential = Credential("token", secret.strip())
+        request.state.credential = Credential("token", token)
         return principal
     cookie = request.cookies.get(ctx.settings.cookie_name)
     if not cookie:
         raise unauthenticated("not logged in: log in, or send 'Authorization: Bearer <token>'")
     note.credential = True
-    session: WebSession = await run_in_threadpool(lambda: ctx.identity.session(cookie, touch=touch))
+    session: WebSession = await in_worker(
+        request, lambda: ctx.identity.session(cookie, touch=touch)
+    )
     request.state.credential = Credential("session", cookie)
     if request.method not in SAFE_METHODS:
         await check_csrf(request, session)

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from andon import __version__
 from andon.api import errors
-from andon.api.access import Public, Require, public
+from andon.api.access import WORKERS_KEY, Public, Require, public, workers
 from andon.api.context import ApiContext
 from andon.api.routes import assets, audit, auth, events, stream, tags, tokens, users
 from andon.api.schemas import Health
@@ -76,6 +76,7 @@ def create_app(context: ApiContext) -> FastAPI:
         max_body_size=context.settings.max_body_bytes,
     )
     app.state.context = context
+    setattr(app.state, WORKERS_KEY, workers(context.settings.worker_threads))
     errors.install(app)
     collapser = Collapser(lambda: context.audit)
     setattr(app.state, TRAIL_KEY, collapser)  # ApiServer.stop flushes its pending counts

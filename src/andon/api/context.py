@@ -48,6 +48,11 @@ class ApiSettings:
     """Open live streams of one user or token; one more is refused with 429."""
     max_connections: int = 1024
     """uvicorn's ``limit_concurrency``: connections and tasks beyond it get 503."""
+    worker_threads: int = 1
+    """Worker threads that check credentials and read trends for requests at once (the
+    others queue, first come, first served). Under the GIL more threads do the same work
+    no faster, only interleaved, so every request finishes late; raise it on PostgreSQL,
+    whose reads wait on the network with the GIL released."""
     max_raw_points: int = 200_000
     """Most raw samples ``/tags/{path}/history`` returns without ``every`` (400 beyond,
     counted before anything is fetched)."""

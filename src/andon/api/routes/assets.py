@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from andon.api.access import require
+from andon.api.access import in_worker, require
 from andon.api.board import asset_tree, board
 from andon.api.routes.common import Ctx
 from andon.api.schemas import AssetNode, Board
@@ -21,6 +21,6 @@ def assets(ctx: Ctx) -> list[AssetNode]:
 
 
 @router.get("/machines", response_model=Board, name="assets.machines")
-def machines(ctx: Ctx) -> Board:
+async def machines(request: Request, ctx: Ctx) -> Board:
     """The andon board: every machine's state, time in state, and parts good/scrap today."""
-    return board(ctx.historian, ctx.plant, now_ns())
+    return await in_worker(request, lambda: board(ctx.historian, ctx.plant, now_ns()))

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from andon.api.access import require
+from andon.api.access import in_worker, require
 from andon.api.context import ApiContext
 from andon.api.encode import columns_json, epoch_ms, finite_or_none, iso_json, values
 from andon.api.routes.common import Ctx, FromQuery, ToQuery, check_order, span
@@ -53,7 +53,8 @@ Format = Literal["json", "columns"]
     response_model=History,
     name="tags.history",
 )
-def history(
+async def history(
+    request: Request,
     ctx: Ctx,
     path: Annotated[str, Path(max_length=255, description="the tag path")],
     start: FromQuery = "-1h",
@@ -75,20 +76,29 @@ def history(
     """Raw samples of one tag in ``[from, to)``, or one value per ``every`` bucket.
 
     Encoded column by column straight from the historian's numpy arrays (see ``encode``); the
-    body is the ``History`` schema.
+    body is the ``History`` schema. The read and the encoding are one call in a worker
+    thread (one hop off the event loop, in turn with the other requests: see ``in_worker``).
     """
     tag = tag_path(path)
     start_ns, end_ns = span(start, end)
     if every is None:
-        check_raw_size(ctx, tag, start_ns, end_ns)
-        series = ctx.historian.range(tag, start_ns, end_ns)
-        body = _head(tag, start_ns, end_ns, None, None)
-        body.update(_times(series.ts, fmt))
-        # string values sit among the floats: those (rare) series go through a list
-        body["value"] = values(series.value, series.text) if series.text else series.value
-        body.update(quality=series.quality, min=None, max=None, count=None)
-        return _json(body)
-    return _buckets(ctx, tag, start_ns, end_ns, every, agg, fmt)
+        body = await in_worker(request, lambda: _raw(ctx, tag, start_ns, end_ns, fmt))
+    else:
+        body = await in_worker(
+            request, lambda: _buckets(ctx, tag, start_ns, end_ns, every, agg, fmt)
+        )
+    return Response(body, media_type="application/json")
+
+
+def _raw(ctx: ApiContext, tag: str, start_ns: int, end_ns: int, fmt: Format) -> bytes:
+    check_raw_size(ctx, tag, start_ns, end_ns)
+    series = ctx.historian.range(tag, start_ns, end_ns)
+    body = _head(tag, start_ns, end_ns, None, None)
+    body.update(_times(series.ts, fmt))
+    # string values sit among the floats: those (rare) series go through a list
+    body["value"] = values(series.value, series.text) if series.text else series.value
+    body.update(quality=series.quality, min=None, max=None, count=None)
+    return columns_json(body)
 
 
 def check_raw_size(ctx: ApiContext, tag: str, start_ns: int, end_ns: int) -> None:
@@ -117,13 +127,9 @@ def _times(ts: I64, fmt: Format) -> dict[str, Any]:
     return {"ts": orjson.Fragment(iso_json(ts))}
 
 
-def _json(body: dict[str, Any]) -> Response:
-    return Response(columns_json(body), media_type="application/json")
-
-
 def _buckets(
     ctx: ApiContext, tag: str, start_ns: int, end_ns: int, every: str, agg: Agg, fmt: Format
-) -> Response:
+) -> bytes:
     every_s = parse_duration(every, field="every")
     every_ns = round(every_s * NS_PER_S)
     if every_ns <= 0:
@@ -145,7 +151,7 @@ def _buckets(
         max=b.max,
         count=b.count,
     )
-    return _json(body)
+    return columns_json(body)
 
 
 @router.get("/latest", response_model=list[SampleOut], name="tags.latest")
