@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPICursor
 
+from andon.core.errors import StorageError
+
 Param = int | float | str | None
 
 
@@ -27,7 +29,10 @@ def _translated(sql: str, style: str) -> str:
         return sql
     if style in ("format", "pyformat"):
         return sql.replace("%", "%%").replace("?", "%s")
-    raise NotImplementedError(f"DBAPI parameter style {style!r}")  # pragma: no cover
+    raise StorageError(  # pragma: no cover - only sqlite3 and psycopg are supported drivers
+        f"the database driver's parameter style {style!r} is not supported; "
+        "use a sqlite:/// or postgresql+psycopg:// URL"
+    )
 
 
 def sql_for(engine: Engine, sql: str) -> str:
