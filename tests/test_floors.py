@@ -32,8 +32,9 @@ FLOORS = {
     "cli": 6,
 }
 # (importer, imported) on one floor: identity records its own changes in the audit log; the
-# command line installs the dashboard's pages into the app it serves.
-SAME_FLOOR_ALLOWED = {("identity", "audit"), ("cli", "web")}
+# command line installs the dashboard's pages into the app it serves; connectors read their
+# configuration (plant.yaml `sources:`) from the plant model.
+SAME_FLOOR_ALLOWED = {("identity", "audit"), ("cli", "web"), ("connect", "plant")}
 
 
 def room_of(module: str) -> str | None:

@@ -32,6 +32,29 @@ class SinkStats:
 
 
 @dataclass
+class _Receipt:
+    """Resolves once ``pending`` durable sinks have written an item."""
+
+    done: asyncio.Future[None]
+    pending: int
+
+    def written(self) -> None:
+        self.pending -= 1
+        if self.pending == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            if isinstance(exc, Exception):
+                self.done.set_exception(exc)
+            else:
+                self.done.cancel()
+
+
+_Entry = tuple[Item, _Receipt | None]
+
+
+@dataclass
 class Pipeline:
     """Runs ``sources`` into ``sinks`` until every source is done; ``stats`` counts per sink."""
 
@@ -39,22 +62,49 @@ class Pipeline:
     sinks: Sequence[Sink]
     queue_size: int = 16
     stats: dict[str, SinkStats] = field(default_factory=dict)
-    _queues: list[asyncio.Queue[Item | None]] = field(default_factory=list, init=False)
+    _queues: list[asyncio.Queue[_Entry | None]] = field(default_factory=list, init=False)
 
     async def emit(self, item: Item) -> None:
         """Hand an item to every sink, waiting while any sink's queue is full (backpressure)."""
-        if isinstance(item, Batch) and len(item) == 0:
-            return
-        if isinstance(item, tuple) and not item:
-            return
-        for q in self._queues:
-            await q.put(item)
+        await self._put(item, None)
 
-    async def _drain(self, sink: Sink, queue: asyncio.Queue[Item | None]) -> None:
+    async def emit_durable(self, item: Item) -> None:
+        """Like ``emit``, but return only once every *durable* sink (one whose ``durable``
+        attribute is true: the historian, or the store-and-forward queue in front of it) has
+        written the item. A connector that acknowledges deliveries (MQTT QoS 1) emits this
+        way and acknowledges afterwards, so an acknowledged sample is never only in memory.
+        Raises the sink's error if the write failed."""
+        durable = sum(1 for s in self.sinks if getattr(s, "durable", False))
+        if not durable:
+            await self.emit(item)
+            return
+        receipt = _Receipt(asyncio.get_running_loop().create_future(), durable)
+        if await self._put(item, receipt):
+            await receipt.done
+
+    async def _put(self, item: Item, receipt: _Receipt | None) -> bool:
+        if isinstance(item, Batch) and len(item) == 0:
+            return False
+        if isinstance(item, tuple) and not item:
+            return False
+        for q in self._queues:
+            await q.put((item, receipt))
+        return True
+
+    async def _drain(self, sink: Sink, queue: asyncio.Queue[_Entry | None]) -> None:
         stats = self.stats.setdefault(sink.name, SinkStats())
-        while (item := await queue.get()) is not None:
+        durable = bool(getattr(sink, "durable", False))
+        while (entry := await queue.get()) is not None:
+            item, receipt = entry
             began = time.perf_counter()
-            await sink.write(item)
+            try:
+                await sink.write(item)
+            except BaseException as exc:
+                if receipt is not None and durable:
+                    receipt.fail(exc)
+                raise
+            if receipt is not None and durable:
+                receipt.written()
             stats.busy_s += time.perf_counter() - began
             stats.items += 1
             if isinstance(item, Batch):
@@ -74,7 +124,10 @@ class Pipeline:
             try:
                 async with asyncio.TaskGroup() as sources:
                     for src in self.sources:
-                        sources.create_task(src.run(self.emit), name=f"source:{src.name}")
+                        emit = (
+                            self.emit_durable if getattr(src, "acknowledges", False) else self.emit
+                        )
+                        sources.create_task(src.run(emit), name=f"source:{src.name}")
             except Exception as exc:  # re-raised below, once the sinks have drained
                 failed.append(exc)
             for q in self._queues:
@@ -103,6 +156,7 @@ class HistorianSink:
     """Writes Batches and Events into the historian from a worker thread."""
 
     name = "historian"
+    durable = True
 
     def __init__(self, historian: Historian) -> None:
         self.historian = historian

@@ -14,7 +14,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from andon.core.clock import NS_PER_S, from_ns, to_ns
-from andon.plant.model import WEEKDAYS, Calendar, Shift
+from andon.plant.fields import WEEKDAYS
+from andon.plant.model import Calendar, Shift
 
 
 @dataclass(frozen=True, slots=True)
