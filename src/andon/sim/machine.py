@@ -42,6 +42,8 @@ Route = Callable[[Lot], tuple[Lot, Store] | None]
 _S = MachineState
 MICRO_STOP_RANGE = (5.0, 240.0)
 INF = math.inf
+COMMAND_STOP = "stopped by command"
+COMMANDS = ("stop", "start")
 
 
 class Inbound(Protocol):
@@ -106,10 +108,24 @@ class VirtualMachine:
         self.to_bearing = (1 - self.wear) * params.bearing_life if params.bearing_life else INF
         self.to_breakdown = float(self._breakdown_rng.exponential(params.mtbf))
         self.to_micro = self._next_micro()
+        self.held = False
+        """Stopped by a written command: finishes the part in hand, then stands IDLE."""
+        self._wake = env.event()
         self.timeline.count(clock.start_ns, self.counter_start)
         if life:
             self.timeline.tool(clock.start_ns, 100.0 * self.tool_parts / life)
         self.process = env.process(self.run())
+
+    def command(self, command: str) -> None:
+        """Obey a written ``stop`` or ``start`` (the machine's next decision point acts)."""
+        if command not in COMMANDS:
+            raise ValueError(f"unknown machine command {command!r}; expected stop or start")
+        self.held = command == "stop"
+        wake, self._wake = self._wake, self.env.event()
+        wake.succeed()
+
+    def _stop_at(self, t: float) -> Stop | None:
+        return Stop(t, INF, COMMAND_STOP) if self.held else self.stops.at(t)
 
     # ------------------------------------------------------------------ the story
 
@@ -136,24 +152,29 @@ class VirtualMachine:
     def _await(self, request: KernelEvent, state: MachineState, reason: str) -> Steps:
         """Wait for a store request, standing still during planned stops meanwhile."""
         while not request.triggered:
-            stop = self.stops.at(self.env.now)
+            stop = self._stop_at(self.env.now)
             if stop is not None:
                 yield from self._stand_still(stop)
                 continue
             self._set(state, reason)
             nxt = self.stops.next_start(self.env.now)
-            if nxt is None:
-                yield request
-            else:
-                yield self.env.any_of([request, self.env.timeout(nxt - self.env.now)])
+            waits = [request, self._wake]
+            if nxt is not None:
+                waits.append(self.env.timeout(nxt - self.env.now))
+            yield self.env.any_of(waits)
         return request.value
 
     def _stand_still(self, stop: Stop) -> Steps:
+        if stop.name == COMMAND_STOP:
+            self._set(_S.IDLE, COMMAND_STOP)
+            while self.held:
+                yield self._wake
+            return
         self._set(_S.PLANNED_STOP, stop.name)
         yield self.env.timeout(max(stop.end - self.env.now, 0.0))
 
     def _stand_still_while_planned(self) -> Steps:
-        while (stop := self.stops.at(self.env.now)) is not None:
+        while (stop := self._stop_at(self.env.now)) is not None:
             yield from self._stand_still(stop)
 
     def _prepare(self, product: str) -> Steps:
@@ -185,7 +206,7 @@ class VirtualMachine:
         while True:
             self._set(_S.RUNNING, "", load=load, segment=True)
             nxt = self.stops.next_start(self.env.now)
-            to_stop = INF if nxt is None else nxt - self.env.now
+            to_stop = 0.0 if self.held else INF if nxt is None else nxt - self.env.now
             first = min(self.to_bearing, self.to_breakdown, self.to_micro, to_stop)
             if left <= first:
                 yield self.env.timeout(left)

@@ -192,6 +192,20 @@ class VirtualPlant:
         self.now_ns = until_ns
         return batch, events
 
+    def command(self, machine: str, command: str, *, by: str = "") -> Event:
+        """A written ``stop`` or ``start`` for ``machine`` (id or path), as a PLC would take
+        it: the machine finishes the part in hand and stands IDLE until ``start``. Returns
+        the ``command`` event to record (who sent it is the caller's to audit)."""
+        vm = self._machine(machine)
+        vm.command(command)
+        return Event(
+            ts=max(self.now_ns, self._clock.ns(self._env.now)),
+            asset=vm.path,
+            kind="command",
+            payload={"command": command, "by": by},
+            source="sim",
+        )
+
     def _count_samples(self, batch: Batch) -> None:
         per_tag = np.bincount(batch.tag_id, minlength=len(self.tags)).tolist()
         for plan in self._sampler.plans:
