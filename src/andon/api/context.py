@@ -8,11 +8,13 @@ heartbeat), each with a safe default.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from andon.audit import AuditLog
+from andon.connect import Connector
 from andon.historian import Historian
 from andon.identity import Identity
 from andon.pipeline import LiveFeed
@@ -68,9 +70,10 @@ class ApiSettings:
 
 @dataclass
 class ApiContext:
-    """Everything the routes read from. ``plant`` and ``live`` are optional: without a plant
-    the asset tree is derived from the stored tag paths; without a live feed ``/stream``
-    answers 503."""
+    """Everything the routes read from. ``plant``, ``live`` and ``sources`` are optional:
+    without a plant the asset tree is derived from the stored tag paths; without a live feed
+    ``/stream`` answers 503; without sources there is no health to show and nothing to write
+    to."""
 
     historian: Historian
     identity: Identity
@@ -78,6 +81,8 @@ class ApiContext:
     plant: Plant | None = None
     live: LiveFeed | None = None
     settings: ApiSettings = field(default_factory=ApiSettings)
+    sources: Sequence[Connector] = ()
+    """The running connectors (their health; write-back goes through them)."""
 
     @classmethod
     def for_historian(

@@ -209,3 +209,41 @@ class Board(Schema):
     as_of: str
     day_start: str = Field(description="local midnight of the plant's time zone, in UTC")
     machines: list[MachineOut]
+
+
+class SourceHealthOut(Schema):
+    name: str
+    kind: str
+    url: str
+    connected: bool
+    since: str | None
+    last_message: str | None
+    messages: int
+    samples: int
+    rate: float
+    """Samples per second over the last 10 s."""
+    errors: int
+    last_error: str
+    dead_letters: int
+
+
+class DeadLetterOut(Schema):
+    ts: str
+    source: str
+    topic: str
+    head: str
+    size: int
+    reason: str
+
+
+class WriteIn(Schema):
+    tag: str = Field(max_length=255)
+    value: float | bool | str
+    source: str | None = Field(default=None, max_length=64)
+
+
+class WriteOut(Schema):
+    source: str
+    tag: str
+    ok: bool
+    detail: str

@@ -21,7 +21,15 @@ from andon.api import ApiContext, create_app
 from andon.web import static_files
 from andon.web.errors import install_errors
 from andon.web.nav import Navigation
-from andon.web.pages import admin_audit, admin_tokens, admin_users, board, login, machines
+from andon.web.pages import (
+    admin_audit,
+    admin_tokens,
+    admin_users,
+    board,
+    login,
+    machines,
+    sources,
+)
 from andon.web.render import STATE_KEY, Site, load_static
 
 PAGES: tuple[ModuleType, ...] = (
@@ -29,6 +37,7 @@ PAGES: tuple[ModuleType, ...] = (
     login,
     board,
     machines,
+    sources,
     admin_users,
     admin_tokens,
     admin_audit,
