@@ -564,7 +564,7 @@ def test_energy_meter_server_round_trip() -> None:
         mine = paths == meter.power_tag
         ts, kw = sim_batch.ts[mine], sim_batch.value[mine]
         newest = kw[np.argmax(ts)]
-        assert got[meter.power_tag] == stored("float32", newest)
+        assert got[meter.meter_power_tag] == stored("float32", newest)
         # energy: the trapezoid of the power samples, in kWh
         order = np.argsort(ts)
         kwh = float(np.trapezoid(kw[order], ts[order] / 3.6e12))

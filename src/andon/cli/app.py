@@ -5,7 +5,19 @@ from __future__ import annotations
 import typer
 
 from andon import __version__
-from andon.cli import audit, demo, history, plant, serve, sim, token, user
+from andon.cli import (
+    audit,
+    connect,
+    demo,
+    history,
+    importer,
+    ingest,
+    plant,
+    serve,
+    sim,
+    token,
+    user,
+)
 
 app = typer.Typer(
     name="andon",
@@ -20,8 +32,11 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.add_typer(audit.app, name="audit")
+app.add_typer(connect.app, name="connect")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("ingest")(ingest.ingest)
+app.command("import")(importer.import_file)
 
 
 @app.command("version")

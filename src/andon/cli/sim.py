@@ -51,3 +51,38 @@ def waveform(
             f"[green]wrote[/] {len(signal):,} points of {ref.path} at {iso(at_ns)} "
             f"({seconds:g} s at {rate:g} Hz) to {out}"
         )
+
+
+@app.command("serve")
+def serve(
+    plant_file: Path | None = typer.Option(None, "--plant", help="plant.yaml (default: job shop)."),
+    speed: float = typer.Option(1.0, "--speed", min=0.01, help="Simulated seconds per second."),
+    seed: int = typer.Option(0, "--seed"),
+    opcua_port: int = typer.Option(
+        4840, "--opcua-port", min=0, max=65535, help="OPC UA server port (0: none)."
+    ),
+    modbus_port: int = typer.Option(
+        5020, "--modbus-port", min=0, max=65535, help="Modbus TCP energy meters port (0: none)."
+    ),
+    mqtt: str | None = typer.Option(
+        None, "--mqtt", help="Also publish to this broker (mqtt://HOST:PORT)."
+    ),
+    prefix: str = typer.Option("sim", "--prefix", help="Topic prefix of the JSON messages."),
+    sparkplug: bool = typer.Option(
+        True, "--sparkplug/--no-sparkplug", help="With --mqtt, also publish Sparkplug B."
+    ),
+) -> None:
+    """Serve the virtual plant over OPC UA and Modbus TCP (and MQTT) until Ctrl-C.
+
+    Prints the plant.yaml `sources:` entries that connect andon to it; the plant obeys
+    written stop/start commands (OPC UA `command` variables, MQTT `<machine>/command/set`,
+    Sparkplug DCMD `command`)."""
+    from andon.cli.simserve import run_servers
+
+    with reported():
+        plant = load_plant(plant_file or example_plant("job_shop"))
+        if not plant.machines():
+            raise InputError("the plant has no machines to simulate")
+        if mqtt is None and opcua_port == 0 and modbus_port == 0:
+            raise InputError("nothing to serve: give an --opcua-port, a --modbus-port or --mqtt")
+        run_servers(plant, speed, seed, opcua_port, modbus_port, mqtt, prefix, sparkplug)

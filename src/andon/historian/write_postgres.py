@@ -143,7 +143,12 @@ def _write_once(engine: Engine, buf: bytes, text: list[tuple[int, int, str]]) ->
             conn.commit()
             _STAGED.add(conn)
         except BaseException:
-            conn.rollback()
+            if conn.broken or conn.closed:
+                # the server went away mid-write: drop this connection from the pool (a
+                # rollback on it would fail and log a traceback at every outage)
+                proxy.invalidate()
+            else:
+                conn.rollback()
             raise
         return int(cast(int, row[0])) if row else 0
     finally:

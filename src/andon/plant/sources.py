@@ -79,6 +79,8 @@ class MqttSource(Login):
     command_topic: str = "{topic}/set"
     """Where write-back publishes: ``{topic}`` is the tag's own topic."""
     tls: Tls | None = None
+    max_payload: Annotated[int, Field(gt=0)] = 1_000_000
+    """Larger messages (bytes) go to dead letters without being decoded."""
 
 
 class SparkplugSource(Login):
@@ -95,8 +97,9 @@ class SparkplugSource(Login):
     client_id: str | None = None
     share: str | None = None
     tls: Tls | None = None
-    tag_prefix: str | None = None
-    """Path above ``group/node/device/metric`` in the historian; default: the plant's root."""
+    tag_prefix: str
+    """Path above ``group/node/device/metric`` in the historian: 2 or 3 segments, such as
+    ``acme/springfield`` (the tag path may have at most 7 segments in all)."""
 
 
 class OpcUaNode(Model):

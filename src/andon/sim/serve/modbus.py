@@ -52,7 +52,11 @@ class Meter:
     machine: str
     """The machine's asset path."""
     power_tag: str
-    """The virtual plant's power tag the meter follows (and the tag andon stores it under)."""
+    """The virtual plant's power tag the meter follows."""
+    meter_power_tag: str
+    """Where andon stores the meter's power reading (``<machine>/meter_power``): a tag of its
+    own, apart from the machine's power signal that OPC UA or MQTT carry with their own
+    timestamps (a Modbus reading is stamped with the poll time)."""
     energy_tag: str
     address: int
 
@@ -69,7 +73,8 @@ def meters_of(plant: Plant) -> list[Meter]:
                 Meter(
                     machine=ref.path,
                     power_tag=join(ref.path, power.name),
-                    energy_tag=join(ref.path, "energy"),
+                    meter_power_tag=join(ref.path, "meter_power"),
+                    energy_tag=join(ref.path, "meter_energy"),
                     address=METER_STRIDE * len(meters),
                 )
             )
@@ -200,7 +205,7 @@ class EnergyMeterServer:
         for m in self.meters:
             regs.append(
                 ModbusRegister(
-                    tag=m.power_tag,
+                    tag=m.meter_power_tag,
                     address=m.address + POWER_OFFSET,
                     function="holding",
                     type="float32",
@@ -238,7 +243,7 @@ class EnergyMeterServer:
 
 def meter_tags(meters: Sequence[Meter]) -> list[str]:
     """Every tag the meters provide, power and energy, in register order."""
-    return [t for m in meters for t in (m.power_tag, m.energy_tag)]
+    return [t for m in meters for t in (m.meter_power_tag, m.energy_tag)]
 
 
 __all__ = [

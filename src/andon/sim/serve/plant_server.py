@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,16 +41,13 @@ class Output(Protocol):
 
     async def start(self) -> None: ...
 
-    async def publish(self, batch: Batch) -> None: ...
+    async def publish(self, batch: Batch) -> object: ...
 
     async def stop(self) -> None: ...
 
     def source(self) -> Source:
         """How andon reaches this output: a plant.yaml ``sources:`` entry."""
         ...
-
-
-CommandHandler = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass
@@ -74,6 +71,7 @@ class PlantServer:
         *,
         speed: float = 1.0,
         chunk_s: float | None = None,
+        gate: asyncio.Event | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be 0 (as fast as possible) or positive")
@@ -87,8 +85,11 @@ class PlantServer:
         self.counts = ServedCounts()
         self._commands: list[Event] = []
         self.finished = asyncio.Event()
+        self.gate = gate
+        """When given, nothing is simulated until it is set (andon's connectors are
+        subscribed): a subscriber that is not there yet would miss the first messages."""
 
-    async def command(self, machine: str, command: str) -> None:
+    def command(self, machine: str, command: str) -> None:
         """A written command from an output: applied at once, recorded as an event."""
         try:
             event = self.virtual.command(machine, command, by="protocol")
@@ -100,6 +101,8 @@ class PlantServer:
         log.info("virtual plant: %s %s", machine, command)
 
     async def run(self, emit: Emit) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
         start_sim = self.virtual.now_ns
         start_wall = time.monotonic()
         try:
