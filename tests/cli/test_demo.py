@@ -278,3 +278,38 @@ def test_the_demo_never_undoes_an_admins_decision(tmp_path):
         with pytest.raises(InputError, match="is disabled"):
             demo_login(identity)
         assert next(u for u in identity.users() if u.name == "demo").disabled
+
+
+def test_the_demo_over_mqtt_stores_every_sample(tmp_path, mqtt_broker):
+    """--mqtt: the plant publishes JSON to the broker and andon subscribes (QoS 1)."""
+    host, port = mqtt_broker
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = runner.invoke(
+        app,
+        [
+            *("demo", "--db", db, "--minutes", "60", "--speed", "0", "--seed", "3"),
+            *("--start", START, "--no-serve", "--quiet", "--mqtt", f"mqtt://{host}:{port}"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    samples, events, per_tag = expected("job_shop", 60, 3)
+    with open_historian(db) as h:
+        assert h.count_samples() == samples
+        for tag, n in per_tag.items():
+            assert h.count_samples(tag) == n, tag
+        assert len(h.events(limit=None)) == events
+    assert f"travelled over mqtt mqtt://{host}:{port}: {samples:,} received" in result.output
+
+
+def test_the_demo_names_the_protocol_path(tmp_path):
+    result = run_demo(f"sqlite:///{tmp_path / 'demo.db'}", minutes=10)
+    assert result.exit_code == 0, result.output
+    assert "the samples travelled over opcua opc.tcp://127.0.0.1:" in result.output
+
+
+def test_a_bad_broker_url_is_refused(tmp_path):
+    result = runner.invoke(
+        app, ["demo", "--db", f"sqlite:///{tmp_path}/d.db", "--no-serve", "--mqtt", "tcp://x"]
+    )
+    assert result.exit_code == 1
+    assert "--mqtt: expected a broker URL like mqtt://127.0.0.1:1883" in result.output

@@ -166,10 +166,8 @@ def test_every_published_value_reaches_the_historian_with_its_source_time(
             historian = open_historian(db_url)
             try:
                 pipe = asyncio.create_task(Pipeline([run], [HistorianSink(historian)]).run())
-                # every tag's initial "no data yet" arrives first: the items exist
-                await until(
-                    lambda: run.samples(start_ns=0, end_ns=2**62) >= len(server.endpoint_nodes())
-                )
+                # the items exist on the server: every value written from now on arrives
+                assert await run.source.wait_subscribed(10)
                 written = await server.publish(batch)
                 await until(lambda: run.samples() >= written)
                 run.stop.set()
@@ -565,7 +563,10 @@ def test_browse_and_snippet_round_trip_into_a_working_source(plant: Plant) -> No
             cfg = OpcUaConfig.model_validate(yaml.safe_load(text)["sources"][0])
             run = Run(OpcUaSource(cfg))
             pipe = asyncio.create_task(Pipeline([run], [Memory()]).run())
-            await until(lambda: run.samples(start_ns=0, end_ns=2**62) == len(cfg.nodes))
+            assert await run.source.wait_subscribed(10)
+            tag = plant.tag_paths()[0]
+            await server.set_value(tag, 42.0)
+            await until(lambda: run.samples(tag, start_ns=0, end_ns=2**62) == 1)
             run.stop.set()
             await pipe
             return text, cfg, run

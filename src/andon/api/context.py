@@ -92,6 +92,7 @@ class ApiContext:
         plant: Plant | None = None,
         live: LiveFeed | None = None,
         settings: ApiSettings | None = None,
+        sources: Sequence[Connector] = (),
     ) -> ApiContext:
         """A context whose identity and audit log share the historian's database."""
         engine = engine_of(historian)
@@ -102,6 +103,7 @@ class ApiContext:
             plant=plant,
             live=live,
             settings=settings or ApiSettings(),
+            sources=sources,
         )
 
 

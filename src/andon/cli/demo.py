@@ -1,8 +1,12 @@
-"""``andon demo``: the virtual plant into the historian, told as it happens.
+"""``andon demo``: the virtual plant into the historian over real protocols, told as it happens.
 
-Runs a plant.yaml (the job-shop example by default) on the virtual plant, streams every sample
-and event through the pipeline into the historian, shows a live table of machines and a
-progress bar of simulated time, narrates what happens on the shop floor, then prints a summary.
+Runs a plant.yaml (the job-shop example by default) on the virtual plant, serves it as a plant
+would — an OPC UA server on loopback, or JSON over MQTT with ``--mqtt URL`` — and reads it back
+through andon's own connectors into the historian, the same path a real plant's data takes. It
+shows a live table of machines and a progress bar of simulated time, narrates what happens on
+the shop floor, then prints a summary. After the simulated span (with ``--serve``), the plant
+keeps running in real time, with its energy meters served over Modbus TCP too (a Modbus reading
+has no timestamp of its own, so meters join only when simulated time is the wall clock).
 
 Unless ``--start`` is given, the simulated span is placed so that it ends when the run ends:
 the virtual plant never reports a time that has not yet come.
@@ -11,6 +15,8 @@ the virtual plant never reports a time that has not yet come.
 from __future__ import annotations
 
 import asyncio
+import socket
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,7 +37,12 @@ from andon.core.stream import Emit, Item, Sink
 from andon.historian import Historian, open_historian
 from andon.pipeline import HistorianSink, Pipeline
 from andon.plant import Plant, example_plant, load_plant
-from andon.sim import MachineStatus, VirtualPlant, VirtualPlantSource
+from andon.sim import MachineStatus, VirtualPlant
+from andon.sim.serve.modbus import EnergyMeterServer, meters_of
+from andon.sim.serve.mqtt_json import UnsPublisher
+from andon.sim.serve.opcua import PlantOpcUaServer
+from andon.sim.serve.over_protocols import OverProtocols
+from andon.sim.serve.plant_server import Output
 
 REFRESH_S = 0.25
 MAX_MINUTES = 10 * 366 * 24 * 60  # ten years of simulated time
@@ -62,6 +73,12 @@ def demo(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address of the dashboard."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free one)."),
+    mqtt: str | None = typer.Option(
+        None,
+        "--mqtt",
+        help="Go through this MQTT broker (mqtt://HOST:PORT) as JSON; default: OPC UA on "
+        "loopback, no broker needed.",
+    ),
 ) -> None:
     """Run the virtual plant into the historian and watch the shop floor.
 
@@ -86,6 +103,7 @@ def demo(
                 console.print(f"[yellow]note:[/] {path} has no simulated signal; it stays empty")
             run = DemoRun(plant, virtual, historian, start_ns + span_ns, speed, quiet)
             run.db = db
+            run.mqtt = check_broker_url(mqtt) if mqtt else None
             if serve:
                 asyncio.run(
                     serve_demo(run, host, port, lambda: summary(plant, virtual, historian, run))
@@ -127,27 +145,51 @@ class DemoRun:
         self.sent_events = 0
         self.new = 0
         self.new_events = 0
+        self.received = 0
         self.db: str | None = None
+        self.mqtt: str | None = None
+        self.path = ""
+        """How the samples travelled (``OPC UA opc.tcp://…``), for the summary."""
+
+    def outputs(self, *, meters: bool) -> list[Output]:
+        """The protocol servers the plant is served by (fresh ones for every phase)."""
+        plant = self.plant
+        outputs: list[Output] = []
+        if self.mqtt is not None:
+            prefix = f"andon-demo/{uuid.uuid4().hex[:8]}"
+            outputs.append(UnsPublisher(self.mqtt, prefix, name="demo-mqtt"))
+        else:
+            outputs.append(PlantOpcUaServer(plant, port=free_port(), name="andon demo plant"))
+        if meters and meters_of(plant):
+            outputs.append(EnergyMeterServer(plant, name="demo-meters"))
+        return outputs
 
     async def run(self, also: Sequence[Sink] = ()) -> None:
-        """Run the simulated span into the historian (and ``also`` into other sinks)."""
-        source = VirtualPlantSource(self.virtual, self.until_ns, speed=self.speed)
+        """Run the simulated span over the protocols into the historian (and ``also`` into
+        other sinks)."""
+        source = OverProtocols(
+            self.virtual, self.outputs(meters=False), self.until_ns, speed=self.speed
+        )
         sink = HistorianSink(self.historian)
-        pipeline = Pipeline([Narrated(source, self)], [sink, *also])
-        if self.quiet:
-            await pipeline.run()
-        else:
-            await self._live(pipeline)
-        stats = pipeline.stats[sink.name]
-        self.sent, self.sent_events = stats.samples, stats.events
+        async with source:
+            self.path = ", ".join(f"{c.health.kind} {c.health.url}" for c in source.connectors)
+            pipeline = Pipeline([Narrated(source, self)], [sink, *also])
+            if self.quiet:
+                await pipeline.run()
+            else:
+                await self._live(pipeline)
+        self.sent, self.sent_events = source.server.counts.samples, source.server.counts.events
+        self.received = source.received()
         self.new, self.new_events = sink.new_samples, sink.new_events
 
     async def carry_on(self, also: Sequence[Sink] = ()) -> None:
         """Keep the plant running in real time after the span, telling its story, until
-        cancelled."""
-        source = VirtualPlantSource(self.virtual, MAX_NS - NS_PER_S * 10**9, speed=1.0)
-        pipeline = Pipeline([Narrated(source, self)], [HistorianSink(self.historian), *also])
-        await pipeline.run()
+        cancelled; its energy meters are read over Modbus TCP now."""
+        until = MAX_NS - NS_PER_S * 10**9
+        source = OverProtocols(self.virtual, self.outputs(meters=True), until, speed=1.0)
+        async with source:
+            pipeline = Pipeline([Narrated(source, self)], [HistorianSink(self.historian), *also])
+            await pipeline.run()
 
     async def _live(self, pipeline: Pipeline) -> None:
         progress = Progress(
@@ -203,10 +245,11 @@ class DemoRun:
 class Narrated:
     """Passes the virtual plant's items on, letting the narrator read the events first."""
 
-    def __init__(self, source: VirtualPlantSource, run: DemoRun) -> None:
+    def __init__(self, source: OverProtocols, run: DemoRun) -> None:
         self.source = source
         self.run_ = run
         self.name = source.name
+        self.acknowledges = source.acknowledges
 
     async def run(self, emit: Emit) -> None:
         async def narrated(item: Item) -> None:
@@ -260,6 +303,7 @@ def summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: Demo
         f"produced; {run.new:,} samples and {run.new_events:,} events were new to "
         f"{historian.url}"
     )
+    console.print(f"the samples travelled over {run.path}: {run.received:,} received", markup=False)
     first = plant.machines()[0]
     vib = next((t.name for t in first.machine.tags if t.signal == "vibration_rms"), None)
     if vib:
@@ -268,3 +312,21 @@ def summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: Demo
         console.print(
             f"Next: [bold]andon history query {first.tag_path(vib)} {span} --every 10m{db}[/]"
         )
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (for the demo's servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def check_broker_url(url: str) -> str:
+    """``--mqtt``: a broker URL, refused with the expected form when it is not one."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise InputError(f"--mqtt: expected a broker URL like mqtt://127.0.0.1:1883, got {url!r}")
+    return url

@@ -1,10 +1,12 @@
 """``andon serve``: ingestion and the API in one process and one asyncio loop.
 
 The pipeline (historian sink + live feed) and uvicorn's server run as tasks of the same loop:
-the live stream reads what the pipeline just wrote without any broker in between. Ingestion
-today is the virtual plant (``--simulate``), paced at ``--speed`` until Ctrl-C; connectors come
-later. The server refuses to start without an admin user (there are no default accounts) and
-listens on 127.0.0.1 unless told otherwise. Ctrl-C or SIGTERM stops both cleanly.
+the live stream reads what the pipeline just wrote without any broker in between. Ingestion is
+the plant's ``sources:`` (its connectors, through the disk queue while the historian is away;
+their health and write-back are in the API) and, with ``--simulate``, the virtual plant paced at
+``--speed``, until Ctrl-C. The server refuses to start without an admin user (there are no
+default accounts) and listens on 127.0.0.1 unless told otherwise. Ctrl-C or SIGTERM stops both
+cleanly.
 
 Behind a TLS proxy, ``--forwarded-allow-ips`` lists the proxy's addresses: only from those is
 ``X-Forwarded-For`` believed (so the audit log and the per-address login throttle see the real
@@ -17,16 +19,21 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
 from andon.api import ApiContext, ApiServer, ApiSettings
 from andon.cli.console import console, reported
+from andon.cli.ingest import configured_sources, default_spool, ingestion
+from andon.connect import Connector
+from andon.connect.registry import open_connectors
 from andon.core.clock import MAX_NS, NS_PER_S, now_ns
 from andon.core.errors import InputError
+from andon.core.stream import Source
 from andon.historian import Historian, open_historian
-from andon.pipeline import HistorianSink, LiveFeed, Pipeline
+from andon.pipeline import LiveFeed, Pipeline
 from andon.plant import Plant, example_plant, load_plant
 from andon.sim import VirtualPlant, VirtualPlantSource
 from andon.web import install as install_pages
@@ -69,7 +76,10 @@ def serve(
         with open_historian(db) as historian:
             live = LiveFeed()
             settings = ApiSettings(forwarded_allow_ips=proxies)
-            context = ApiContext.for_historian(historian, plant=plant, live=live, settings=settings)
+            connectors = open_connectors(configured_sources(plant))
+            context = ApiContext.for_historian(
+                historian, plant=plant, live=live, settings=settings, sources=connectors
+            )
             if not context.identity.has_admin():
                 raise InputError(NO_ADMIN.format(db=f" --db '{db}'" if db else ""))
             asyncio.run(_run(context, historian, live, host, port, simulate, speed, seed))
@@ -104,18 +114,31 @@ def _plant(plant_file: Path | None, simulate: bool) -> Plant | None:
 
 
 def _pipeline(
-    historian: Historian, live: LiveFeed, plant: Plant, speed: float, seed: int
+    historian: Historian,
+    live: LiveFeed,
+    plant: Plant | None,
+    connectors: Sequence[Connector],
+    simulate: bool,
+    speed: float,
+    seed: int,
 ) -> Pipeline:
-    historian.ensure_tags(
-        (ref.tag_path(t.name), t.unit, t.description, t.source)
-        for ref in plant.machines()
-        for t in ref.machine.tags
-    )
-    start = now_ns()
-    start -= start % NS_PER_S
-    virtual = VirtualPlant(plant, seed=seed, start_ns=start)
-    source = VirtualPlantSource(virtual, MAX_NS - 10**18, speed=speed)
-    return Pipeline([source], [HistorianSink(historian), live])
+    """The plant's connectors (and, with --simulate, the virtual plant) into the historian,
+    through the disk queue, and into the live feed."""
+    sources: list[Source] = list(connectors)
+    if plant is not None:
+        historian.ensure_tags(
+            (ref.tag_path(t.name), t.unit, t.description, t.source)
+            for ref in plant.machines()
+            for t in ref.machine.tags
+        )
+    if simulate and plant is not None:
+        start = now_ns()
+        start -= start % NS_PER_S
+        virtual = VirtualPlant(plant, seed=seed, start_ns=start)
+        sources.append(VirtualPlantSource(virtual, MAX_NS - 10**18, speed=speed))
+    pipeline = ingestion(historian, connectors, spool=default_spool(historian), live=live)
+    pipeline.sources = sources
+    return pipeline
 
 
 async def _run(
@@ -139,23 +162,34 @@ async def _run(
         async with server:
             console.print(f"andon dashboard and API at [bold]{server.url}[/] (Ctrl-C to stop)")
             console.print(f"historian {historian.url}", markup=False)
-            if simulate and context.plant is not None:
-                if speed != 1:
-                    console.print(
-                        f"[yellow]note:[/] simulating at {speed}x: simulated time runs "
-                        "apart from the wall clock"
-                    )
-                pipeline = _pipeline(historian, live, context.plant, speed, seed)
+            simulating = simulate and context.plant is not None
+            if simulating and speed != 1:
+                console.print(
+                    f"[yellow]note:[/] simulating at {speed}x: simulated time runs "
+                    "apart from the wall clock"
+                )
+            for c in context.sources:
+                console.print(f"source {c.name} ({c.health.kind}) {c.health.url}", markup=False)
+            if simulating or context.sources:
+                pipeline = _pipeline(
+                    historian, live, context.plant, context.sources, simulate, speed, seed
+                )
                 ingest = asyncio.create_task(pipeline.run(), name="ingest")
                 ingest.add_done_callback(lambda _: stop.set())
             await stop.wait()
             if ingest is not None and ingest.done() and not ingest.cancelled():
                 ingest.result()  # an ingestion failure is reported, not swallowed
     finally:
+        for c in context.sources:  # connectors end their run: the sinks drain what came
+            with contextlib.suppress(Exception):
+                await c.close()
         if ingest is not None and not ingest.done():
-            ingest.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ingest
+            try:
+                await asyncio.wait_for(asyncio.shield(ingest), timeout=10)
+            except (TimeoutError, Exception):
+                ingest.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ingest
         await live.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -203,6 +203,9 @@ def describe(exc: BaseException, login: _Login) -> str:
 # ---------------------------------------------------------------------- decoding
 
 
+_WAITING = ua.StatusCodes.BadWaitingForInitialData
+
+
 def quality_of(status: ua.StatusCode | None) -> int:
     """OPC UA status severity → andon quality (Good, Uncertain, Bad)."""
     if status is None or status.is_good():
@@ -226,7 +229,7 @@ def time_of(dv: ua.DataValue, arrival_ns: int) -> int | None:
 class _Decoded:
     """Columns of one publish, filled notification by notification."""
 
-    __slots__ = ("dead", "quality", "strings", "tag_id", "ts", "value")
+    __slots__ = ("dead", "quality", "strings", "tag_id", "ts", "value", "waiting")
 
     def __init__(self) -> None:
         self.ts: list[int] = []
@@ -235,10 +238,16 @@ class _Decoded:
         self.quality: list[int] = []
         self.strings: list[tuple[int, str]] = []
         self.dead: list[tuple[int, Any, str]] = []
+        self.waiting = 0
 
     def add(self, handle: int, dv: ua.DataValue, arrival_ns: int) -> None:
-        ts = time_of(dv, arrival_ns)
         v = dv.Value.Value if dv.Value is not None else None
+        if v is None and dv.StatusCode is not None and dv.StatusCode.value == _WAITING:
+            # "no value yet" (a server that has not read its device) is not a measurement:
+            # nothing is stored until the first value comes
+            self.waiting += 1
+            return
+        ts = time_of(dv, arrival_ns)
         if ts is None:
             self.dead.append((handle, dv, "timestamp outside 1970..2262 cannot be stored"))
             return
@@ -310,6 +319,7 @@ class OpcUaSource:
         self._subscription_id: int | None = None
         self._running = False
         self._idle = asyncio.Event()
+        self._subscribed = asyncio.Event()
 
     def _login(self) -> _Login:
         c = self.config
@@ -364,6 +374,7 @@ class OpcUaSource:
         client.connection_lost_callback = on_lost
         dead = await self._subscribe(client)
         self._client = client
+        self._subscribed.set()
         self.health.up()
         if dead:
             await emit(dead)
@@ -384,7 +395,17 @@ class OpcUaSource:
             stop.cancel()
             lost.cancel()
 
+    async def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        """True once the monitored items exist on the server (values written after this are
+        all delivered); false after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     def _mark_lost(self, reason: str) -> None:
+        self._subscribed.clear()
         if not self._lost.is_set():
             self._lost_reason = reason
             self._lost.set()

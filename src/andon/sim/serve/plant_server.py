@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,6 +86,10 @@ class PlantServer:
         self._commands: list[Event] = []
         self.finished = asyncio.Event()
         self.gate = gate
+        self.consumed: Callable[[], int] | None = None
+        """How many samples the readers have taken; with ``max_lag``, the plant waits while
+        it is that far ahead of them (so a server's queue never overflows)."""
+        self.max_lag = 0
         """When given, nothing is simulated until it is set (andon's connectors are
         subscribed): a subscriber that is not there yet would miss the first messages."""
 
@@ -111,6 +115,7 @@ class PlantServer:
                 if self.speed > 0:
                     due = start_wall + (nxt - start_sim) / NS_PER_S / self.speed
                     await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await self._wait_for_readers()
                 batch, events = await asyncio.to_thread(self.virtual.advance, nxt)
                 for out in self.outputs:
                     await out.publish(batch)
@@ -122,6 +127,13 @@ class PlantServer:
                 await emit(tuple(events))
         finally:
             self.finished.set()
+
+    async def _wait_for_readers(self) -> None:
+        consumed = self.consumed
+        if consumed is None or self.max_lag <= 0:
+            return
+        while self.counts.samples - consumed() > self.max_lag:
+            await asyncio.sleep(0.005)
 
     async def __aenter__(self) -> PlantServer:
         started: list[Output] = []
