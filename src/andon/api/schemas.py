@@ -7,7 +7,7 @@ points, and columns are both smaller on the wire and what a chart library wants.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -238,8 +238,12 @@ class DeadLetterOut(Schema):
 
 class WriteIn(Schema):
     tag: str = Field(max_length=255)
-    value: float | bool | str
+    value: (
+        bool | Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, Field(max_length=255)]
+    )
+    """A number, true/false, or text (a command word); converted to the target's own type."""
     source: str | None = Field(default=None, max_length=64)
+    """The source to write through; needed only when no single source reads the tag."""
 
 
 class WriteOut(Schema):

@@ -10,16 +10,22 @@ import sys
 import typer
 from rich.table import Table
 
+from andon.api.routes.sources import newest_dead_letters
 from andon.audit import AuditLog
 from andon.cli.audit import cli_actor
 from andon.cli.console import console, reported
 from andon.connect import Connector, Value, WriteRefused, WriteResult
-from andon.connect.deadletter import ASSET_ROOT, KIND, DeadLetter, source_asset
+from andon.connect.deadletter import ASSET_ROOT, KIND, source_asset
 from andon.connect.registry import open_connector
 from andon.core.clock import iso, now_ns, parse_time
-from andon.core.errors import InputError
+from andon.core.errors import AndonError, InputError
+from andon.core.stream import Item
 from andon.historian import open_historian
 from andon.plant import load_plant
+from andon.plant.sources import ModbusSource as ModbusSourceConfig
+from andon.plant.sources import MqttSource as MqttSourceConfig
+from andon.plant.sources import Source
+from andon.plant.sources import SparkplugSource as SparkplugSourceConfig
 
 app = typer.Typer(help="Connections to the shop floor.", no_args_is_help=True)
 
@@ -81,17 +87,14 @@ def dead_letters(
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
     db: str | None = DbOption,
 ) -> None:
-    """Messages the connectors could not decode: when, which source and topic, and why."""
+    """Messages the connectors could not decode: when, which source and topic, and why (the
+    newest --limit of the span, oldest first)."""
     with reported():
         now = now_ns()
         start_ns = parse_time(start, now=now, field="--from")
         end_ns = parse_time(end, now=now, field="--to")
         with open_historian(db, create=False) as historian:
-            asset = source_asset(source) if source else ASSET_ROOT
-            found = [
-                DeadLetter.from_event(e)
-                for e in historian.events(asset, KIND, start_ns, end_ns, limit)
-            ]
+            found = newest_dead_letters(historian, source, start_ns, end_ns, limit)
         if as_json:
             for d in found:
                 row = {
@@ -124,12 +127,14 @@ def status(
             raise InputError(f"{plant_file}: no sources: section")
         with open_historian(db, create=False) as historian:
             counts = historian.count_events(ASSET_ROOT, KIND, "reason")
+            stored = {t.path for t in historian.tags()}
             table = Table(title="sources", title_justify="left")
             for col in ("source", "type", "url", "tags", "newest sample", "dead letters"):
                 table.add_column(col)
             for s in plant.sources:
                 tags = _tags_of(s)
-                latest = historian.latest(tags) if tags else []
+                known = [t for t in tags if t in stored]  # a tag never stored has no newest
+                latest = historian.latest(known) if known else []
                 newest = max((x.ts for x in latest), default=None)
                 dead = sum(n for (a, _), n in counts.items() if a == source_asset(s.name))
                 table.add_row(
@@ -165,9 +170,8 @@ def write(
         parsed = _parse_value(value)
         with open_historian(db) as historian:
             audit = AuditLog(historian.engine)
-            connector = open_connector(config)
             try:
-                result = asyncio.run(_write_once(connector, tag, parsed))
+                result = asyncio.run(_write_once(config, tag, parsed))
             except WriteRefused as exc:
                 audit.record(
                     actor=cli_actor(),
@@ -193,13 +197,83 @@ def write(
         console.print(f"{tag} = {parsed!r} written through {source_name}: {result.detail}")
 
 
-async def _write_once(connector: Connector, tag: str, value: Value) -> WriteResult:
-    """One write on a connection of its own (nothing is subscribed or read)."""
+CONNECT_TIMEOUT_S = 15.0
+"""How long a one-off write waits for the connection before it gives up."""
+
+
+def _write_config(config: Source) -> Source:
+    """The configuration a one-off write connects with. MQTT: a throwaway client (random id,
+    clean session, no shared group), so a write typed here can never take over the persistent
+    session of a running ingest worker (the broker would drop the worker's connection)."""
+    if isinstance(config, MqttSourceConfig):
+        return config.model_copy(update={"client_id": None, "clean_session": True, "share": None})
+    if isinstance(config, SparkplugSourceConfig):
+        raise WriteRefused(
+            f"source {config.name} is Sparkplug B: a command needs the edge node's birth "
+            "(metric names and types), which only a running host has; write through the API "
+            "of andon serve (POST /api/v1/sources/write)"
+        )
+    return config
+
+
+async def _discard(item: Item) -> None:
+    """Where a one-off write's connection sends what it reads: nowhere (it only writes)."""
+
+
+async def _write_once(config: Source, tag: str, value: Value) -> WriteResult:
+    """One write on a connection of its own, closed afterwards.
+
+    Modbus opens a connection for the write itself. MQTT connects with ``start``; OPC UA has
+    no session until ``run``, so the connector runs (its readings discarded) until it is
+    connected, then writes."""
+    connector = open_connector(_write_config(config))
+    if isinstance(config, ModbusSourceConfig):
+        try:
+            return await connector.write(tag, value)
+        finally:
+            await connector.close()
+    running: asyncio.Task[None] | None = None
     try:
+        start = getattr(connector, "start", None)
+        if start is not None:
+            await start()
+        else:
+            running = asyncio.create_task(connector.run(_discard))
+        problem = await _connected(connector, running)
+        if problem:
+            return WriteResult(connector.name, tag, value, False, problem)
         return await connector.write(tag, value)
     finally:
         with contextlib.suppress(Exception):
-            await connector.close()
+            await asyncio.wait_for(connector.close(), CONNECT_TIMEOUT_S)
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running
+
+
+async def _connected(connector: Connector, running: asyncio.Task[None] | None) -> str | None:
+    """None once ``connector`` is connected; else why not: the first failed attempt (a new
+    ``last_error`` that counted no error: ``health.down``, not a node's ``health.error``
+    while subscribing), the end of ``run``, or the timeout."""
+    health = connector.health
+    deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT_S
+    seen = (health.last_error, health.errors)
+    while not health.connected:
+        if running is not None and running.done():
+            exc = running.exception()
+            if isinstance(exc, AndonError):
+                raise exc
+            return health.last_error or f"the connection to {health.url} ended"
+        now = (health.last_error, health.errors)
+        if now != seen:
+            if now[1] == seen[1]:
+                return health.last_error
+            seen = now
+        if asyncio.get_running_loop().time() > deadline:
+            return f"no connection to {health.url} within {CONNECT_TIMEOUT_S:g} s"
+        await asyncio.sleep(0.02)
+    return None
 
 
 def _parse_value(text: str) -> float | bool | str:

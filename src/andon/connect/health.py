@@ -76,7 +76,7 @@ class SourceHealth:
     def rate(self) -> float:
         """Samples per second over the last ``RATE_WINDOW_S`` seconds."""
         now = time.monotonic()
-        total = sum(n for t, n in self._window if now - t <= RATE_WINDOW_S)
+        total = sum(n for t, n in list(self._window) if now - t <= RATE_WINDOW_S)
         return total / RATE_WINDOW_S
 
     def snapshot(self) -> dict[str, Any]:

@@ -7,16 +7,19 @@ the reason of whatever a connector had to set aside.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from andon.api.access import require
 from andon.api.routes.common import Ctx
+from andon.api.routes.sources import (
+    health_snapshots,
+    newest_dead_letters,
+    stored_dead_letters,
+    with_stored,
+)
 from andon.connect import DeadLetter
-from andon.connect.deadletter import ASSET_ROOT, KIND
 from andon.core.clock import NS_PER_S, now_ns
 from andon.identity import Permission
 from andon.web.nav import NavItem
@@ -28,35 +31,23 @@ DEAD_LETTERS_SHOWN = 50
 DAY_NS = 86_400 * NS_PER_S
 
 
-def health_rows(ctx: Ctx) -> list[dict[str, Any]]:
-    stored = ctx.historian.count_events(ASSET_ROOT, KIND, "reason")
-    rows = []
-    for c in ctx.sources:
-        snap = c.health.snapshot()
-        asset = f"{ASSET_ROOT}/{c.name}"
-        snap["dead_letters"] = (
-            sum(n for (a, _), n in stored.items() if a == asset) or snap["dead_letters"]
-        )
-        rows.append(snap)
-    return rows
-
-
-def newest_dead_letters(ctx: Ctx) -> list[DeadLetter]:
+def latest_dead_letters(ctx: Ctx) -> list[DeadLetter]:
+    """The newest dead letters of the last day, newest first."""
     since = now_ns() - DAY_NS
-    found = ctx.historian.events(ASSET_ROOT, KIND, since, None, ctx.settings.max_events)
-    return [DeadLetter.from_event(e) for e in reversed(found[-DEAD_LETTERS_SHOWN:])]
+    return newest_dead_letters(ctx.historian, None, since, None, DEAD_LETTERS_SHOWN)[::-1]
 
 
 @router.get("/sources", name="web.sources")
 async def sources_page(request: Request, ctx: Ctx) -> HTMLResponse:
     """Health of every source and the newest dead letters of the last day."""
+    snapshots = health_snapshots(ctx.sources)  # on the loop, where the connectors update them
 
     def render() -> HTMLResponse:
         return site_of(request).render(
             request,
             "sources.html",
-            rows=health_rows(ctx),
-            dead=newest_dead_letters(ctx),
+            rows=with_stored(snapshots, stored_dead_letters(ctx.historian)),
+            dead=latest_dead_letters(ctx),
         )
 
     return await run_in_threadpool(render)
@@ -65,8 +56,10 @@ async def sources_page(request: Request, ctx: Ctx) -> HTMLResponse:
 @router.get("/sources/health", name="web.sources_health")
 async def sources_health(request: Request, ctx: Ctx) -> HTMLResponse:
     """The health table alone (the page refreshes it in place)."""
+    snapshots = health_snapshots(ctx.sources)
 
     def render() -> HTMLResponse:
-        return site_of(request).render(request, "sources_health.html", rows=health_rows(ctx))
+        rows = with_stored(snapshots, stored_dead_letters(ctx.historian))
+        return site_of(request).render(request, "sources_health.html", rows=rows)
 
     return await run_in_threadpool(render)
