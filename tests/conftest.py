@@ -132,7 +132,9 @@ class PrivateBroker:
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "max_queued_messages 0\n"
-            "max_inflight_messages 0\n",
+            "max_inflight_messages 0\n" + ("user root\n" if os.geteuid() == 0 else ""),
+            # started as root, Mosquitto drops to the user mosquitto, who cannot write the
+            # test's directory: its persistence file would silently not be saved
             encoding="utf-8",
         )
         self.proc: object = None
