@@ -254,7 +254,9 @@ def run_outage(tmp_path, url: str, cut, restore, caplog) -> None:
         assert sink.stored == list(range(source.batches))  # each once, in emitted order
         total = source.batches * 10
         assert historian.count_samples() == total
-        assert sink.new_samples == total  # nothing was written twice either
+        # a write that committed but whose answer the cut lost is forwarded again, and the
+        # idempotent historian stores it once: new samples can be fewer, never more
+        assert sink.new_samples <= total
         stored = np.concatenate([historian.range(t, T0, T0 + total * NS).value for t in TAGS])
         assert sorted(stored.tolist()) == list(range(total))
         assert len(historian.events(None, None, limit=None)) == source.events

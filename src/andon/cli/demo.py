@@ -159,7 +159,11 @@ class DemoRun:
             prefix = f"andon-demo/{uuid.uuid4().hex[:8]}"
             outputs.append(UnsPublisher(self.mqtt, prefix, name="demo-mqtt"))
         else:
-            outputs.append(PlantOpcUaServer(plant, port=free_port(), name="andon demo plant"))
+            outputs.append(
+                PlantOpcUaServer(
+                    plant, port=free_port(), name="andon demo plant", command_nodes=False
+                )
+            )
         if meters and meters_of(plant):
             outputs.append(EnergyMeterServer(plant, name="demo-meters"))
         return outputs

@@ -115,6 +115,7 @@ class PlantOpcUaServer:
         security: ServerSecurity | None = None,
         users: Mapping[str, str] | None = None,
         name: str = "andon virtual plant",
+        command_nodes: bool = True,
     ) -> None:
         self.plant = plant
         self.host = host
@@ -123,6 +124,9 @@ class PlantOpcUaServer:
         self.security = security
         self.users = users
         self.name = name
+        self.command_nodes = command_nodes
+        """Whether ``source()`` lists each machine's ``command`` variable (so andon's
+        write-back can reach it; its text is then stored like any tag)."""
         self.namespace = f"urn:andon:plant:{plant.root.replace('/', ':')}"
         self.commands: list[tuple[str, str]] = []
         """Every accepted command, in order (machine path, command)."""
@@ -267,7 +271,18 @@ class PlantOpcUaServer:
     def source(self) -> OpcUaSource:
         """How andon reaches this server (an Output of ``PlantServer``): every tag, published
         every 0.1 s (the server queues every value written in between)."""
-        return self.source_config(name="sim-opcua", publishing_interval=0.1)
+        config = self.source_config(name="sim-opcua", publishing_interval=0.1)
+        if not self.command_nodes:
+            return config
+        commands = [
+            OpcUaNode(tag=join(ref.path, COMMAND_TAG), node=self.node_id_of_command(ref.path))
+            for ref in self.plant.machines()
+        ]
+        return config.model_copy(update={"nodes": [*config.nodes, *commands]})
+
+    def node_id_of_command(self, machine: str) -> str:
+        """The node id of ``machine``'s writable ``command`` variable."""
+        return _node(join(machine, COMMAND_TAG), self._ns).to_string()
 
     def node_id(self, tag: str) -> str:
         return self._node[tag].to_string()
