@@ -243,6 +243,71 @@ async def test_broker_restart_loses_nothing(private_broker: object, tmp_path: ob
         assert h.count_samples() == 400
 
 
+class SteadyPublisher(threading.Thread):
+    """A QoS 1 publisher with a persistent session that keeps publishing, one message per
+    millisecond, through a broker restart (paho queues and resends what the broker did not
+    acknowledge)."""
+
+    def __init__(self, host: str, port: int, messages: Sequence[Message]) -> None:
+        super().__init__(daemon=True)
+        self.messages = messages
+        self.sent = 0
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"steady-{uuid.uuid4().hex[:8]}",
+            clean_session=False,
+        )
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.acked: set[int] = set()
+        self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.add(mid)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.infos: list[paho.MQTTMessageInfo] = []
+
+    def run(self) -> None:
+        for topic, payload in self.messages:
+            self.infos.append(self.client.publish(topic, payload, qos=1))
+            self.sent += 1
+            time.sleep(0.001)
+
+    def finish(self) -> None:
+        """Wait until the broker acknowledged every message (those published while it was
+        down report "not connected" but stay queued in paho and go out on reconnect)."""
+        self.join(30)
+        deadline = time.monotonic() + 30
+        while not all(info.mid in self.acked for info in self.infos):
+            assert time.monotonic() < deadline, "the broker never acknowledged some messages"
+            time.sleep(0.02)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@synchronous
+async def test_broker_restart_while_messages_flow_loses_nothing(
+    private_broker: object, tmp_path: object
+) -> None:
+    """The broker goes down in the middle of a steady stream, with messages in flight on both
+    sides, and comes back: every message is stored, once."""
+    broker = saving(private_broker)
+    pre = prefix()
+    cfg = config(broker.url, pre, client_id=f"andon-{pre[-6:]}", clean_session=False)
+    messages = value_messages(pre, 1500)
+    with open_historian(f"sqlite:///{tmp_path}/andon.db") as h:
+        source = MqttJsonSource(cfg)
+        async with Running([source], h) as run:
+            steady = SteadyPublisher(broker.host, broker.port, messages)
+            steady.start()
+            await until(lambda: steady.sent >= 500, "500 messages published")
+            await asyncio.to_thread(broker.stop)
+            await asyncio.sleep(0.3)  # messages keep being published into paho's queue
+            await asyncio.to_thread(broker.start)
+            await asyncio.to_thread(steady.finish)
+            await run.stored(1500)
+            assert source.link.connection >= 2
+        assert h.count_samples() == 1500
+
+
 @synchronous
 async def test_shared_subscription_stores_each_message_once(
     mqtt_broker: tuple[str, int], tmp_path: object

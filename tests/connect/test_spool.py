@@ -421,3 +421,38 @@ def test_a_non_storage_error_during_replay_fails_the_pipeline(tmp_path):
 
     with pytest.raises(ValueError, match="a bug in the sink"):
         asyncio.run(run())
+
+
+def test_a_sample_the_historian_refuses_becomes_a_dead_letter_and_the_rest_flows(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A text with a NUL (PostgreSQL cannot hold it) must not block everything behind it."""
+    from andon.connect.deadletter import KIND
+
+    tags = ("acme/plant/line/m1/note", "acme/plant/line/m1/speed")
+    bad = Batch(
+        tags,
+        np.arange(T0, T0 + 10 * NS, NS, dtype=np.int64),
+        np.array([0, 1] * 5, dtype=np.int32),
+        np.array([np.nan, 1.0] * 5),
+        np.full(10, 192, dtype=np.uint8),
+        ((0, "ok"), (2, "bad\x00text"), (4, "fine"), (6, "also fine"), (8, "last")),
+    )
+    after = Batch.build((tags[1],), [T0 + 100 * NS], [0], [7.0])
+    with open_historian(db_url) as historian:
+        store = StoreAndForward(
+            HistorianSink(historian), DiskQueue(tmp_path / "spool", max_bytes=1 << 20)
+        )
+
+        async def main() -> None:
+            await store.write(bad)
+            await store.write(after)
+            await store.close()
+
+        asyncio.run(main())
+        assert historian.count_samples() == 10  # 9 of the batch, and the one after it
+        assert store.refused_samples == 1 and len(store.queue) == 0
+        (letter,) = historian.events("_sources/historian", KIND, None, None, 10)
+        assert letter.payload["topic"] == tags[0]
+        assert "NUL" in letter.payload["reason"]
+        assert "u0000" in letter.payload["head"]  # the NUL shown escaped, not stored

@@ -111,6 +111,8 @@ def demo(
             else:
                 asyncio.run(run.run())
                 summary(plant, virtual, historian, run)
+            if run.missing:
+                raise typer.Exit(1)
 
 
 def _tag_specs(plant: Plant) -> list[tuple[str, str, str, str]]:
@@ -146,6 +148,7 @@ class DemoRun:
         self.new = 0
         self.new_events = 0
         self.received = 0
+        self.missing = 0
         self.db: str | None = None
         self.mqtt: str | None = None
         self.path = ""
@@ -184,6 +187,7 @@ class DemoRun:
                 await self._live(pipeline)
         self.sent, self.sent_events = source.server.counts.samples, source.server.counts.events
         self.received = source.received()
+        self.missing = source.missing
         self.new, self.new_events = sink.new_samples, sink.new_events
 
     async def carry_on(self, also: Sequence[Sink] = ()) -> None:
@@ -308,6 +312,11 @@ def summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: Demo
         f"{historian.url}"
     )
     console.print(f"the samples travelled over {run.path}: {run.received:,} received", markup=False)
+    if run.missing:
+        console.print(
+            f"[bold red]{run.missing:,} samples served never arrived through the connectors[/]"
+            " (see the warnings above): the historian lacks them"
+        )
     first = plant.machines()[0]
     vib = next((t.name for t in first.machine.tags if t.signal == "vibration_rms"), None)
     if vib:

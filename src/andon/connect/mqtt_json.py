@@ -82,11 +82,13 @@ class MqttJsonSource:
         link, decoder, health = self.link, self.decoder, self.health
         add = decoder.add
         try:
-            while not link.closing:
+            while True:  # after close, what was already received is still emitted
                 window = await link.receive(
                     max_messages=self.window_messages, max_wait=self.window_s
                 )
                 if not window:
+                    if link.closing:
+                        break
                     continue
                 dead: list[Event] = []
                 letter: DeadLetter | None

@@ -91,9 +91,11 @@ class SparkplugSource:
         await link.start()
         announcer = asyncio.create_task(self._announce(), name=f"{self.name}:state")
         try:
-            while not link.closing:
+            while True:  # after close, what was already received is still emitted
                 window = await link.receive(max_wait=WINDOW_S)
                 if not window:
+                    if link.closing:
+                        break
                     continue
                 batches: list[Batch] = []
                 events: list[Event] = []

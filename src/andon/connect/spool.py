@@ -19,10 +19,15 @@ Serialisation uses no pickle: a Batch is a small JSON header (tags, string value
 followed by its arrays as raw little-endian bytes; Events are JSON.
 
 ``StoreAndForward`` wraps a sink (the historian's): while its queue is empty, items go straight
-through; when the sink raises ``StorageError`` (the database is unreachable), the item and
+through; when the sink raises ``DatabaseUnavailable`` (the database is unreachable), the item and
 every later one go to the disk queue — so the order is kept — and a background task forwards
 the oldest item again and again, with back-off, popping it only after the sink accepted it.
 It is ``durable``: an item is acknowledged only once it is in the historian or on disk.
+
+A refusal of the data itself (a text the database cannot hold, any other error that is not an
+outage) must not stop the queue behind it: the item is halved until the refused samples or
+events are found, the rest is written, and each refused one becomes a dead letter of source
+``historian`` (counted in ``refused_samples``/``refused_events`` and logged as an ERROR).
 """
 
 from __future__ import annotations
@@ -44,13 +49,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
+from andon.connect.deadletter import DeadLetter
 from andon.core.batch import Batch
 from andon.core.clock import iso
-from andon.core.errors import StorageError
+from andon.core.errors import AndonError, DatabaseUnavailable, StorageError
 from andon.core.event import Event
 from andon.core.stream import Item, Sink
 
 log = logging.getLogger("andon.connect")
+REFUSED_SOURCE = "historian"
+"""Dead letters of what the historian refused are filed under this source name."""
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 """A new segment file is begun once the current one holds this much."""
@@ -557,6 +565,9 @@ class StoreAndForward:
         self.replayed_items = 0
         self.replayed_samples = 0
         self.replayed_events = 0
+        self.refused_samples = 0
+        """Samples the historian refused as data (not as an outage): kept as dead letters."""
+        self.refused_events = 0
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._down_since: float | None = None
@@ -591,13 +602,60 @@ class StoreAndForward:
         self._raise_failure()
         if not len(self.queue):
             try:
-                await self.inner.write(item)
+                await self._deliver(item)
                 return
-            except StorageError as exc:
+            except DatabaseUnavailable as exc:
                 self._went_down(exc)
         await asyncio.to_thread(self.queue.put, item)
         self.spooled_items += 1
         self._start_replay()
+
+    async def _deliver(self, item: Item) -> None:
+        """Write ``item``; if the historian refuses it (bad data, not an outage), write what
+        it accepts and turn each refused sample or event into a dead letter."""
+        try:
+            await self.inner.write(item)
+        except DatabaseUnavailable:
+            raise
+        except AndonError as exc:
+            refused = await self._salvage(item, exc)
+            self.refused_samples += refused if isinstance(item, Batch) else 0
+            self.refused_events += refused if not isinstance(item, Batch) else 0
+            log.error(
+                "%s refused %d of %d %s (%s); they are kept as dead letters of source %r",
+                self.name,
+                refused,
+                len(item),
+                "sample(s)" if isinstance(item, Batch) else "event(s)",
+                exc,
+                REFUSED_SOURCE,
+            )
+
+    async def _salvage(self, item: Item, exc: AndonError) -> int:
+        """Halve ``item`` until the refused samples (or events) are found; write the rest.
+        Returns how many were refused. An outage meanwhile propagates (the whole item is then
+        queued again; what was written already is stored once, historian writes being
+        idempotent)."""
+        if len(item) > 1:
+            half = len(item) // 2
+            if isinstance(item, Batch):
+                parts: list[Item] = [
+                    item.select(np.arange(half)),
+                    item.select(np.arange(half, len(item))),
+                ]
+            else:
+                parts = [item[:half], item[half:]]
+            refused = 0
+            for part in parts:
+                try:
+                    await self.inner.write(part)
+                except DatabaseUnavailable:
+                    raise
+                except AndonError as part_exc:
+                    refused += await self._salvage(part, part_exc)
+            return refused
+        await self.inner.write((_refused_letter(item, exc).event(),))
+        return 1
 
     def _went_down(self, exc: StorageError) -> None:
         if self._down_since is None:
@@ -636,8 +694,8 @@ class StoreAndForward:
                     continue
                 position, item = entry
                 try:
-                    await self.inner.write(item)
-                except StorageError as exc:
+                    await self._deliver(item)
+                except DatabaseUnavailable as exc:
                     self._went_down(exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.max_retry_s)
@@ -705,3 +763,22 @@ class StoreAndForward:
         finally:
             await asyncio.to_thread(self.queue.close)
             await self.inner.close()
+
+
+def _refused_letter(item: Item, exc: AndonError) -> DeadLetter:
+    """A dead letter for the one sample (or event) the historian refused."""
+    if isinstance(item, Batch):
+        text = dict(item.strings).get(0)
+        record = {
+            "tag": item.tags[int(item.tag_id[0])],
+            "ts": iso(int(item.ts[0])),
+            "value": text if text is not None else float(item.value[0]),
+            "quality": int(item.quality[0]),
+        }
+        topic = str(record["tag"])
+    else:
+        event = item[0]
+        record = {"ts": iso(event.ts), "asset": event.asset, "kind": event.kind}
+        topic = f"{event.asset} {event.kind}"
+    head = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+    return DeadLetter.of(REFUSED_SOURCE, topic, head, f"the historian refused it: {exc}")

@@ -172,11 +172,14 @@ def storage_errors(engine: Engine) -> Iterator[None]:
     dbapi = engine.dialect.loaded_dbapi
     try:
         yield
-    except exc.OperationalError as err:
+    except (exc.OperationalError, exc.InterfaceError) as err:
         raise DatabaseUnavailable(f"database unavailable: {_one_line(err)}") from err
     except exc.DBAPIError as err:
+        if err.connection_invalidated:
+            raise DatabaseUnavailable(f"database unavailable: {_one_line(err)}") from err
         raise StorageError(f"database error: {_one_line(err)}") from err
-    except dbapi.OperationalError as err:
+    except (dbapi.OperationalError, dbapi.InterfaceError) as err:
+        # a lost or closed connection: the database may come back (the disk queue waits)
         raise DatabaseUnavailable(f"database unavailable: {_one_line(err)}") from err
     except dbapi.Error as err:
         raise StorageError(f"database error: {_one_line(err)}") from err

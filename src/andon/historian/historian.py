@@ -9,6 +9,7 @@ from types import TracebackType
 from sqlalchemy.engine import URL, Engine
 
 from andon.core.batch import Batch
+from andon.core.clock import iso
 from andon.core.errors import InputError
 from andon.core.event import Event
 from andon.historian import events as events_mod
@@ -85,6 +86,12 @@ class Historian:
         """
         if not len(batch):
             return 0
+        for row, text in batch.strings:
+            if "\x00" in text:
+                raise InputError(
+                    f"tag {batch.tags[int(batch.tag_id[row])]} at {iso(int(batch.ts[row]))}: "
+                    "text with a NUL character cannot be stored"
+                )
         with storage_errors(self._engine):
             rows = to_rows(batch, self._catalog.ids_for(batch.tags))
             return self._write_rows(self._engine, rows)

@@ -6,8 +6,9 @@ connector is subscribed, and only then lets the plant run: a subscriber that is 
 would miss the first values. While it runs, the plant never gets more than ``max_lag`` samples
 ahead of what the connectors have received (the servers' queues stay bounded, so nothing is
 discarded); when the plant is done, it waits until the connectors have received every sample
-served, then closes them. Samples thus travel plant → protocol server → connector →
-pipeline; events (the plant's own knowledge) go straight to the pipeline.
+served (``missing`` counts what never came), then closes them. Samples thus travel plant →
+protocol server → connector → pipeline; events (the plant's own knowledge) go straight to the
+pipeline.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class OverProtocols:
         self.drain_s = drain_s
         self.connectors: list[Connector] = []
         self.acknowledges = False
+        self.missing = 0
+        """Samples served that had not arrived through the connectors when the run ended."""
 
     def received(self) -> int:
         """Samples the connectors have received so far."""
@@ -111,6 +114,7 @@ class OverProtocols:
             if got != last:
                 last, still = got, now
             if now > deadline or now - still > 10.0:
+                self.missing = want - got
                 log.warning(
                     "%d of %d samples served have not arrived through the connectors",
                     want - got,
