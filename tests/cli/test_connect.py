@@ -20,11 +20,13 @@ from typing import Any, TypeVar
 import paho.mqtt.client as paho
 import pytest
 import yaml
+from asyncua import ua
 from pydantic import TypeAdapter
 from pymodbus.client import AsyncModbusTcpClient
 from typer.testing import CliRunner
 
 from andon.audit import AuditEntry, AuditLog
+from andon.cli import connect as connect_cli
 from andon.cli.app import app
 from andon.cli.audit import cli_actor
 from andon.cli.console import console
@@ -168,6 +170,17 @@ def test_browse_below_a_machine_under_another_site_path(opcua: PlantOpcUaServer)
     assert len(tags) == 11
     assert "acme/body/weld-2/robot-7/spindle_speed" in tags
     assert all(t.startswith("acme/body/weld-2/robot-7/") for t in tags)
+
+
+def test_browse_with_the_readme_site_path_does_not_repeat_it(opcua: PlantOpcUaServer) -> None:
+    """The README's example: the sim mirrors the plant, so the site path is not doubled."""
+    r = invoke("browse", opcua.url, "--site-path", "springfield/machining/cell-1")
+    assert r.exit_code == 0, r.output
+    (entry,) = yaml.safe_load(r.stdout)["sources"]
+    tags = {n["tag"] for n in entry["nodes"]}
+    assert f"{MILL}/state_code" in tags
+    assert all(t.startswith("springfield/machining/cell-1/") for t in tags)
+    assert not any("springfield_machining" in t or t.count("cell-1") > 1 for t in tags), tags
 
 
 def test_browse_of_an_unreachable_server_is_one_line_and_exit_1() -> None:
@@ -374,10 +387,41 @@ def test_write_a_command_through_opcua_reaches_the_machine(
         "write", f"{MILL}/tool_wear", "0.25", "--source", "mills", "--plant", plant, "--db", db
     )
     assert r.exit_code == 0, r.output
+    assert value_of(opcua, f"{MILL}/tool_wear") == 0.25
+    # a number typed for a String variable is written as the text typed: "12", not "12.0"
+    r = invoke("write", tag, "12", "--source", "mills", "--plant", plant, "--db", db)
+    assert r.exit_code == 0, r.output
+    assert value_of(opcua, tag) == "12"
+    assert audit_entries(db)[-1].details["value"] == "12"
     # an unknown tag is refused with the source named
     r = invoke("write", f"{MILL}/nothing", "1", "--source", "mills", "--plant", plant, "--db", db)
     assert f"source mills has no OPC UA node for tag '{MILL}/nothing'" in one_line_error(r)
     assert audit_entries(db)[-1].result == "denied"
+
+
+def value_of(server: PlantOpcUaServer, tag: str) -> object:
+    dv = server.server.read_attribute_value(ua.NodeId.from_string(f"ns={server.ns};s={tag}"))
+    return dv.Value.Value if dv.Value is not None else None
+
+
+def test_an_unexpected_failure_of_a_write_is_audited_and_one_line(
+    meters: EnergyMeterServer, tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every attempt is in the audit log, even one that fails in a way andon does not expect
+    (a bug, a library's surprise): injected here, as no real peer fails like that on demand."""
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("the library was surprised")
+
+    monkeypatch.setattr(connect_cli, "_write_once", broken)
+    plant = plant_file(tmp_path, meter_source(meters))
+    tag = f"{MILL}/meter_power"
+    r = invoke("write", tag, "1", "--source", "meters", "--plant", plant, "--db", db)
+    line = one_line_error(r)
+    assert "RuntimeError: the library was surprised" in line and tag in line
+    (entry,) = audit_entries(db)
+    assert (entry.target, entry.result) == (tag, "failed")
+    assert entry.details["answer"] == "RuntimeError: the library was surprised"
 
 
 def test_write_to_an_unreachable_opcua_server_fails_fast(

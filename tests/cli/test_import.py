@@ -190,3 +190,46 @@ def test_not_a_parquet_file(tmp_path):
     f.write_text("ts,tag,value\n")
     r = invoke(f, "--db", _db(tmp_path))
     assert r.exit_code == 1 and "cannot read as Parquet" in r.output
+
+
+SECONDS = "epoch seconds sent as milliseconds?"
+T0_MS = T0 // 1_000_000
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # every ts an epoch number: the vectorised path
+        [f"{T0_MS},{POWER},1", f"{T0 // NS},{POWER},2", f"{T0_MS + 2000},{POWER},3"],
+        # mixed with ISO times: the row-by-row path
+        [f"{T0_MS},{POWER},1", f"{T0 // NS}.5,{POWER},2", f"2026-03-29T06:00:02Z,{POWER},3"],
+    ],
+)
+def test_epoch_seconds_are_refused_not_stored_in_1970(tmp_path, rows):
+    """1774764000 (seconds) read as milliseconds would be 1970-01-21, silently."""
+    f = tmp_path / "seconds.csv"
+    f.write_text("ts,tag,value\n" + "\n".join(rows) + "\n")
+    r = invoke(f, "--db", _db(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert "3 rows read, 2 stored" in r.output and "1 rejected" in r.output
+    with (tmp_path / "seconds.rejects.csv").open(newline="") as fh:
+        (reject,) = list(csv.DictReader(fh))
+    assert (reject["line"], reject["field"]) == ("3", "ts")
+    assert SECONDS in reject["problem"] and "before 1973" in reject["problem"]
+    with open_historian(_db(tmp_path)) as h:
+        assert h.count_samples(POWER) == 2  # nothing near 1970
+
+
+def test_epoch_seconds_in_a_parquet_integer_column_are_refused(tmp_path):
+    f = tmp_path / "seconds.parquet"
+    ts = pa.array([T0_MS, T0 // NS, None, 99_999_999_999, 100_000_000_000], pa.int64())
+    pq.write_table(pa.table({"ts": ts, "tag": [POWER] * 5, "value": [1.0] * 5}), f)
+    r = invoke(f, "--db", _db(tmp_path))
+    assert r.exit_code == 0, r.output
+    with (tmp_path / "seconds.rejects.csv").open(newline="") as fh:
+        got = {int(r["line"]): r["problem"] for r in csv.DictReader(fh)}
+    assert set(got) == {2, 3, 4}
+    assert SECONDS in got[2] and SECONDS in got[4] and "missing" in got[3]
+    # 1e11 ms (1973-03-03) is the first time taken as milliseconds
+    with open_historian(_db(tmp_path)) as h:
+        assert h.count_samples(POWER) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -143,3 +144,37 @@ def test_ingest_refuses_a_bad_broker_url(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "--mqtt" in result.output and "mqtt://HOST:PORT" in result.output
+
+
+def test_a_bad_broker_url_is_one_clean_line_naming_the_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            *("ingest", "--mqtt", "http://x", "--prefix", "a/+", "--share", "a/b"),
+            *("--db", f"sqlite:///{tmp_path}/a.db"),
+        ],
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "errors.pydantic.dev" not in result.output and "validation error" not in result.output
+    assert lines[0].startswith("error: --mqtt: expected a URL like mqtt://HOST:PORT")
+    assert "; --prefix: prefix 'a/+' contains a wildcard" in lines[0]
+    assert "; --share: share 'a/b' must be one" in lines[0]
+
+
+def test_ingest_logs_andon_at_info_and_the_libraries_at_warning() -> None:
+    """In a process of its own: the logging configuration is global."""
+    code = (
+        "import logging\n"
+        "from andon.cli.ingest import configure_logging\n"
+        "configure_logging()\n"
+        "names = ['andon.connect', 'andon.ingest', 'alembic.runtime.migration', 'asyncua.client',"
+        " 'pymodbus.logging']\n"
+        "print([logging.getLogger(n).getEffectiveLevel() for n in names])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    info, warning = logging.INFO, logging.WARNING
+    assert out.stdout.strip() == str([info, info, warning, warning, warning])

@@ -12,11 +12,12 @@ import asyncio
 import logging
 import math
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pytest
@@ -29,7 +30,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from andon.connect.base import Value, WriteRefused
 from andon.connect.deadletter import DeadLetter
-from andon.connect.opcua import OpcUaSource, browse, segment_of, snippet, suggest_tag
+from andon.connect.opcua import (
+    OpcUaSource,
+    browse,
+    lost_reason,
+    segment_of,
+    snippet,
+    suggest_tag,
+)
 from andon.core.batch import Batch
 from andon.core.clock import NS_PER_S
 from andon.core.errors import InputError
@@ -51,6 +59,9 @@ MILL = "springfield/machining/cell-1/mill-1"
 SPEED = f"{MILL}/spindle_speed"
 POWER = f"{MILL}/power"
 CURRENT = f"{MILL}/motor_current"
+
+
+T = TypeVar("T")
 
 
 def stamp(dt: datetime) -> ua.DateTime:
@@ -326,7 +337,9 @@ def test_unknown_node_goes_to_dead_letters_and_the_others_keep_working(plant: Pl
         async with PlantOpcUaServer(plant, port=free_port()) as server:
             bad = [
                 OpcUaNode(tag=f"{MILL}/ghost", node=f"ns={server.ns};s=no/such/node"),
-                OpcUaNode(tag=f"{MILL}/typo", node="ns=2;x=what"),
+                # plant.yaml refuses such a node id; a configuration built in code may still
+                # carry one, and the connector must not fail on it
+                OpcUaNode.model_construct(tag=f"{MILL}/typo", node="ns=2;x=what"),
             ]
             run = Run(OpcUaSource(config(server, [bad[0], *nodes(server, SPEED, POWER), bad[1]])))
             pipe = asyncio.create_task(Pipeline([run], [Memory()]).run())
@@ -335,6 +348,10 @@ def test_unknown_node_goes_to_dead_letters_and_the_others_keep_working(plant: Pl
                 await server.set_value(SPEED, k, ts_ns=START_NS + k)
                 await server.set_value(POWER, k, ts_ns=START_NS + k)
             await until(lambda: run.samples() == 6 and len(run.dead_letters()) == 2)
+            with pytest.raises(WriteRefused, match="'ns=2;x=what' is not a valid OPC UA node id"):
+                await run.source.write(f"{MILL}/typo", 1.0)
+            ghost = await run.source.write(f"{MILL}/ghost", 1.0)
+            assert not ghost.ok and "BadNodeIdUnknown" in ghost.detail
             run.stop.set()
             await pipe
             return run
@@ -343,7 +360,7 @@ def test_unknown_node_goes_to_dead_letters_and_the_others_keep_working(plant: Pl
     letters = sorted(run.dead_letters(), key=lambda d: d.topic)
     assert "BadNodeIdUnknown" in letters[0].reason and "ghost" in letters[0].reason
     assert "is not valid" in letters[1].reason and letters[1].topic == "ns=2;x=what"
-    assert run.source.health.errors == 2 and run.source.health.dead_letters == 2
+    assert run.source.health.errors == 3 and run.source.health.dead_letters == 2
 
 
 def test_server_restart_reconnects_restores_the_subscription_and_logs_once(
@@ -385,6 +402,56 @@ def test_server_restart_reconnects_restores_the_subscription_and_logs_once(
     assert sum("is available again" in m for m in messages) == 1, messages
 
 
+def test_a_server_busy_for_seconds_does_not_tear_the_session_down(
+    plant: Plant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncua's default watchdog gives its ServerState probe 1 s: a server (or a client
+    loop) busy for longer tore a healthy session down. The server here runs on a loop of its
+    own, blocked for 3 s while andon is subscribed."""
+    caplog.set_level(logging.INFO, logger="andon.connect")
+    server_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=server_loop.run_forever, daemon=True)
+    thread.start()
+    server = PlantOpcUaServer(plant, port=free_port())
+
+    def on_server(coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, server_loop).result(30)
+
+    on_server(server.start())
+    try:
+
+        async def main() -> Run:
+            run = Run(OpcUaSource(config(server, nodes(server, SPEED))))
+            pipe = asyncio.create_task(Pipeline([run], [Memory()]).run())
+            await until(lambda: run.source.health.connected)
+            await asyncio.to_thread(on_server, server.set_value(SPEED, 1.0, ts_ns=START_NS))
+            await until(lambda: run.samples() == 1)
+            server_loop.call_soon_threadsafe(time.sleep, 3.0)  # the server is busy
+            await asyncio.sleep(4.0)  # a loss would have happened in here
+            connected = run.source.health.connected
+            await asyncio.to_thread(on_server, server.set_value(SPEED, 2.0, ts_ns=START_NS + 1))
+            await until(lambda: run.samples() == 2)
+            run.stop.set()
+            await pipe
+            assert connected
+            return run
+
+        run = asyncio.run(main())
+    finally:
+        on_server(server.stop())
+        server_loop.call_soon_threadsafe(server_loop.stop)
+        thread.join(10)
+    messages = [r.getMessage() for r in caplog.records if r.name == "andon.connect"]
+    assert not any("is unavailable" in m for m in messages), messages
+    assert [v for _, v, _ in run.series(SPEED)] == [1.0, 2.0]
+
+
+def test_a_lost_connection_says_why_even_when_the_exception_has_no_text() -> None:
+    url = "opc.tcp://127.0.0.1:4840"
+    assert lost_reason(url, TimeoutError()) == f"connection to {url} lost: TimeoutError"
+    assert lost_reason(url, ConnectionError("transport lost")).endswith("lost: transport lost")
+
+
 # ---------------------------------------------------------------------- security
 
 
@@ -405,8 +472,13 @@ def make_pair(directory: Path, name: str, uri: str, use: ObjectIdentifier) -> tu
 
 @pytest.mark.parametrize("mode", ["SignAndEncrypt", "Sign"])
 def test_basic256sha256_with_certificates_and_user_login(
-    plant: Plant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+    plant: Plant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="andon.connect.opcua")
     server_cert, server_key = make_pair(
         tmp_path, "server", "urn:andon:sim:opcua", ExtendedKeyUsageOID.SERVER_AUTH
     )
@@ -468,6 +540,10 @@ def test_basic256sha256_with_certificates_and_user_login(
     assert not wrong.health.connected
     assert "login refused for user 'operator'" in wrong.health.last_error
     assert "login refused for user 'operator'" in browse_error
+    # no server_certificate: asyncua does not check whom it talks to; said once, not per connect
+    unchecked = [r for r in caplog.records if "certificate is not checked" in r.getMessage()]
+    assert len(unchecked) == 1 and unchecked[0].levelno == logging.WARNING
+    assert "security.server_certificate" in unchecked[0].getMessage()
 
 
 def test_configuration_mistakes_are_clear_errors(plant: Plant, tmp_path: Path) -> None:
@@ -587,3 +663,20 @@ def test_tag_suggestions_are_valid_tag_paths() -> None:
     deep = suggest_tag(["A", "B", "C", "D", "E", "F", "G", "H"], "acme/plant1")
     assert deep == "acme/plant1/a_b_c_d/e/f/g/h"
     assert suggest_tag(list("abcdefgh")) == "a_b/c/d/e/f/g/h"
+
+
+def test_tag_suggestions_do_not_repeat_the_site_path() -> None:
+    site = "springfield/machining/cell-1"
+    want = "springfield/machining/cell-1/mill-1/state_code"
+    assert suggest_tag(["springfield", "machining", "cell-1", "mill-1", "state_code"], site) == want
+    assert suggest_tag(["Machining", "Cell-1", "mill-1", "StateCode"], site) == want  # a tail
+    assert suggest_tag(["cell-1", "mill-1", "state_code"], site) == want
+    assert suggest_tag(["mill-1", "state_code"], site) == want  # nothing repeated
+    # only a run that repeats the END of the site path is dropped
+    other = suggest_tag(["springfield", "machining", "cell-2", "lathe-1", "x"], site)
+    assert other == "springfield/machining/cell-1/springfield_machining/cell-2/lathe-1/x"
+    # the tag itself is never dropped, even when it repeats the last site segment
+    assert (
+        suggest_tag(["cell-1"], "acme/plant/area/line/cell-1")
+        == "acme/plant/area/line/cell-1/cell-1"
+    )

@@ -24,6 +24,7 @@ from andon.historian import open_historian
 from andon.plant import load_plant
 from andon.plant.sources import ModbusSource as ModbusSourceConfig
 from andon.plant.sources import MqttSource as MqttSourceConfig
+from andon.plant.sources import OpcUaSource as OpcUaSourceConfig
 from andon.plant.sources import Source
 from andon.plant.sources import SparkplugSource as SparkplugSourceConfig
 
@@ -167,34 +168,47 @@ def write(
         config = next((s for s in plant.sources if s.name == source_name), None)
         if config is None:
             raise InputError(f"--source: no source named {source_name!r} in {plant_file}")
-        parsed = _parse_value(value)
+        parsed = value_for(config, value)
         with open_historian(db) as historian:
             audit = AuditLog(historian.engine)
+            outcome, answer = "failed", "interrupted before the machine answered"
             try:
                 result = asyncio.run(_write_once(config, tag, parsed))
+                outcome = "ok" if result.ok else "failed"
+                answer = result.detail
             except WriteRefused as exc:
+                outcome, answer = "denied", str(exc)
+                raise InputError(str(exc)) from None
+            except AndonError as exc:
+                answer = str(exc)
+                raise
+            except Exception as exc:  # a bug or a library's surprise: audited, one line
+                answer = f"{type(exc).__name__}: {exc}"
+                raise InputError(
+                    f"{tag}: the write through {source_name} failed: {answer}"
+                ) from exc
+            finally:
                 audit.record(
                     actor=cli_actor(),
                     source="cli",
                     category="command",
                     action="write",
                     target=tag,
-                    result="denied",
-                    details={"source": source_name, "value": parsed, "answer": str(exc)},
+                    result=outcome,
+                    details={"source": source_name, "value": parsed, "answer": answer},
                 )
-                raise InputError(str(exc)) from None
-            audit.record(
-                actor=cli_actor(),
-                source="cli",
-                category="command",
-                action="write",
-                target=tag,
-                result="ok" if result.ok else "failed",
-                details={"source": source_name, "value": parsed, "answer": result.detail},
-            )
         if not result.ok:
             raise InputError(f"{tag}: the machine refused or did not answer: {result.detail}")
-        console.print(f"{tag} = {parsed!r} written through {source_name}: {result.detail}")
+        console.print(f"{tag} = {value} written through {source_name}: {result.detail}")
+
+
+def value_for(config: Source, text: str) -> Value:
+    """The value to write, as typed. OPC UA gets the text itself: the connector converts it
+    to the node's own data type (so ``12`` is the text "12" for a String node and the number
+    12 for a Double or Int32 node); other protocols get a number, a boolean or text."""
+    if isinstance(config, OpcUaSourceConfig):
+        return text
+    return _parse_value(text)
 
 
 CONNECT_TIMEOUT_S = 15.0

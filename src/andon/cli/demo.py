@@ -29,6 +29,7 @@ from rich.table import Table
 
 from andon.cli.console import console, reported
 from andon.cli.showroom import serve_demo
+from andon.cli.simserve import check_broker_url
 from andon.cli.story import Narrator, state_style
 from andon.core.clock import MAX_NS, NS_PER_S, check_ns, from_ns, iso, now_ns, parse_time
 from andon.core.errors import InputError
@@ -333,13 +334,3 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def check_broker_url(url: str) -> str:
-    """``--mqtt``: a broker URL, refused with the expected form when it is not one."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise InputError(f"--mqtt: expected a broker URL like mqtt://127.0.0.1:1883, got {url!r}")
-    return url

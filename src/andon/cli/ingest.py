@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from andon.cli.console import console, reported
 from andon.connect import Connector
@@ -47,8 +48,25 @@ def mqtt_source(url: str, prefix: str, share: str | None, client_id: str | None)
             client_id=client_id,
             clean_session=client_id is None,
         )
-    except ValueError as exc:
-        raise InputError(f"--mqtt: {exc}") from None
+    except ValidationError as exc:
+        problems = [
+            f"{_OPTIONS.get(str(err['loc'][0]), str(err['loc'][0]))}: "
+            + str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors()
+        ]
+        raise InputError("; ".join(problems)) from None
+
+
+_OPTIONS = {"url": "--mqtt", "prefix": "--prefix", "share": "--share", "client_id": "--client-id"}
+"""The command-line option behind each field of the MQTT source it builds."""
+
+
+def configure_logging() -> None:
+    """andon's own loggers at INFO (a source down or back, a subscription confirmed, the disk
+    queue); the libraries' (alembic, asyncua, paho, pymodbus) at WARNING, where their
+    per-connection chatter stays out of the way."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("andon").setLevel(logging.INFO)
 
 
 def configured_sources(plant: Plant | None, extra: Sequence[Source] = ()) -> list[Source]:
@@ -107,7 +125,7 @@ def ingest(
     spool_mb: int = typer.Option(1024, "--spool-mb", min=1, help="Disk-queue bound in MiB."),
 ) -> None:
     """Ingest the configured sources into the historian until Ctrl-C (no API)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     with reported():
         plant = load_plant(plant_file) if plant_file is not None else None
         extra = [mqtt_source(mqtt, prefix, share, client_id)] if mqtt else []

@@ -77,9 +77,11 @@ def serve(
     Prints the plant.yaml `sources:` entries that connect andon to it; the plant obeys
     written stop/start commands (OPC UA `command` variables, MQTT `<machine>/command/set`,
     Sparkplug DCMD `command`)."""
-    from andon.cli.simserve import run_servers
+    from andon.cli.simserve import check_broker_url, run_servers
 
     with reported():
+        if mqtt is not None:
+            check_broker_url(mqtt)
         plant = load_plant(plant_file or example_plant("job_shop"))
         if not plant.machines():
             raise InputError("the plant has no machines to simulate")

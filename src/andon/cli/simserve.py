@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from urllib.parse import urlsplit
 
 import yaml
 
 from andon.cli.console import console
 from andon.core.clock import MAX_NS, NS_PER_S, now_ns
+from andon.core.errors import InputError
 from andon.core.stream import Item
 from andon.plant import Plant
 from andon.plant.sources import Source
@@ -19,6 +21,18 @@ from andon.sim.serve.mqtt_json import UnsPublisher
 from andon.sim.serve.opcua import PlantOpcUaServer
 from andon.sim.serve.plant_server import Output, PlantServer
 from andon.sim.serve.sparkplug import SparkplugPublisher
+
+
+def check_broker_url(url: str) -> str:
+    """``--mqtt``: a broker URL, refused with the expected form when it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise InputError(f"--mqtt: expected a broker URL like mqtt://127.0.0.1:1883, got {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise InputError(f"--mqtt: the port in {url!r} is not a number") from None
+    return url
 
 
 def sources_yaml(sources: list[Source]) -> str:

@@ -5,7 +5,8 @@ The long form is one sample per row: ``ts,tag,value[,quality][,text]`` — the s
 
 - ``ts``: ISO 8601 with a UTC offset (``2026-03-29T06:00:00.250+02:00``, ``...Z``; up to
   nanoseconds) or a number of epoch *milliseconds* (``1774764000250``, decimals allowed).
-  A time without an offset is refused (it is ambiguous), as is one before 1970 or after 2262.
+  A time without an offset is refused (it is ambiguous), as is one before 1970 or after 2262,
+  and an epoch number below 1e11 ms (before 1973: epoch *seconds* sent as milliseconds).
   In Parquet, a ``timestamp`` column with a time zone, or an integer column of epoch ms.
 - ``tag``: a tag path (``site/area/line/machine/tag``); unknown tags are created.
 - ``value``: a finite number, ``true``/``false`` (1/0), or text (a string-valued sample).
@@ -41,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from andon.connect.uns import SECONDS_LIKE_MS
 from andon.core.batch import Batch
 from andon.core.clock import MAX_NS, NS_PER_S
 from andon.core.errors import InputError
@@ -518,11 +520,16 @@ def _times(col: pa.Array, verdicts: _Verdicts) -> npt.NDArray[np.int64]:
         raw = np.asarray(
             col.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
         )
+        if not pa.types.is_timestamp(t):
+            _seconds_like(raw, missing, verdicts)
         return _scaled(raw, factor, missing, verdicts)
     if pa.types.is_null(t):
         return np.zeros(n, dtype=np.int64)
-    ns = _times_fast(col)
-    if ns is not None:
+    fast = _times_fast(col)
+    if fast is not None:
+        ns, epoch = fast
+        if epoch:
+            _seconds_like(ns // _NS_PER_MS, missing, verdicts)
         _range_check(ns, missing, verdicts)
         return ns
     out = np.zeros(n, dtype=np.int64)
@@ -541,8 +548,9 @@ def _times(col: pa.Array, verdicts: _Verdicts) -> npt.NDArray[np.int64]:
     return out
 
 
-def _times_fast(col: pa.Array) -> npt.NDArray[np.int64] | None:
-    """Vectorised: all epoch ms (digits) or all ISO 8601 with offset; None if not."""
+def _times_fast(col: pa.Array) -> tuple[npt.NDArray[np.int64], bool] | None:
+    """Vectorised: all epoch ms (digits; True) or all ISO 8601 with offset (False); None if
+    neither."""
     try:
         filled = col.fill_null("0") if col.null_count else col
         filled = pc.if_else(pc.equal(filled, ""), "0", filled)
@@ -550,12 +558,28 @@ def _times_fast(col: pa.Array) -> npt.NDArray[np.int64] | None:
             ms = np.asarray(filled.cast(pa.int64()).to_numpy(), dtype=np.int64)
             if int(ms.max(initial=0)) > MAX_NS // _NS_PER_MS:
                 return None
-            return ms * _NS_PER_MS
+            return ms * _NS_PER_MS, True
         filled = pc.if_else(pc.equal(filled, "0"), "1970-01-01T00:00:00Z", filled)
         stamps = filled.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
-        return np.asarray(stamps.to_numpy(), dtype=np.int64)
+        return np.asarray(stamps.to_numpy(), dtype=np.int64), False
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+
+
+def _seconds_like(
+    ms: npt.NDArray[np.int64], missing: npt.NDArray[np.bool_], verdicts: _Verdicts
+) -> None:
+    """Epoch milliseconds before 1973 are almost surely epoch seconds: 1774764000 would be
+    stored as 1970-01-21, silently, so the row is refused (as the MQTT decoder does)."""
+    early = (ms >= 0) & (ms < SECONDS_LIKE_MS) & ~missing
+    verdicts.add(early, "ts", lambda r: _seconds_message(str(int(ms[r]))))
+
+
+def _seconds_message(text: str) -> str:
+    return (
+        f"{_quote(text)} is before 1973: epoch seconds sent as milliseconds? "
+        "andon expects epoch milliseconds"
+    )
 
 
 def _scaled(
@@ -582,6 +606,8 @@ def parse_ts(text: str) -> int:
     if m:
         frac = (m.group(2) or "")[:6].ljust(6, "0")
         ms = int(m.group(1))
+        if 0 <= ms < SECONDS_LIKE_MS and not s.startswith("-"):
+            raise ValueError(_seconds_message(s))
         ns = ms * _NS_PER_MS + (-1 if ms < 0 or s.startswith("-") else 1) * int(frac)
         return _in_range(ns, s)
     m = _ISO.fullmatch(s)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import re
@@ -62,6 +63,8 @@ from andon.core.tagpath import MAX_SEGMENTS, MIN_SEGMENTS, tag_path
 from andon.plant.sources import OpcUaNode, OpcUaSecurity
 from andon.plant.sources import OpcUaSource as OpcUaConfig
 
+log = logging.getLogger("andon.connect.opcua")
+
 MAX_QUEUE = 10_000
 """Queue size asked per monitored item when sampling as fast as the server can (0)."""
 MIN_QUEUE = 100
@@ -69,6 +72,10 @@ CONNECT_TIMEOUT_S = 10.0
 SESSION_TIMEOUT_MS = 60_000
 KEEPALIVE_S = 5.0
 """The server sends an empty publish at least this often, so a silent link is noticed."""
+WATCHDOG_S = 10.0
+"""How often asyncua probes the server (reading ServerState), and how long the probe may take.
+asyncua's default of 1 s tears a healthy session down whenever the event loop is busy for a
+second (a large batch being written), losing what the server produced meanwhile."""
 _NULL_TIME = datetime(1601, 1, 2, tzinfo=UTC)  # DateTime 0 (1601-01-01) means "not set"
 _LOGIN_REFUSED = {
     ua.StatusCodes.BadUserAccessDenied,
@@ -125,10 +132,12 @@ def _settings(
 
 async def _connect(login: _Login, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
     """A connected asyncua client (secure channel, session, login)."""
-    client = Client(login.url, timeout=timeout)
+    client = Client(login.url, timeout=timeout, watchdog_intervall=WATCHDOG_S)
     client.session_timeout = SESSION_TIMEOUT_MS
     client.name = client.description = "andon"
     sec = login.security
+    if sec.policy != "None" and sec.server_certificate is None:
+        _warn_unchecked_server(login.url)
     if sec.policy != "None" and sec.certificate and sec.private_key:
         uri = await _application_uri(sec.certificate)
         if uri:
@@ -150,6 +159,21 @@ async def _connect(login: _Login, *, timeout: float = CONNECT_TIMEOUT_S) -> Clie
         client.set_password(login.password)
     await asyncio.wait_for(client.connect(), timeout)
     return client
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_unchecked_server(url: str) -> None:
+    """Once per server: without ``server_certificate`` asyncua encrypts but does not check
+    whom it talks to."""
+    if url not in _WARNED:
+        _WARNED.add(url)
+        log.warning(
+            "%s: the server's certificate is not checked; set security.server_certificate "
+            "to the server's certificate file",
+            url,
+        )
 
 
 async def _application_uri(certificate: str) -> str | None:
@@ -286,6 +310,11 @@ class _Decoded:
 # ---------------------------------------------------------------------- the connector
 
 
+def lost_reason(url: str, exc: BaseException) -> str:
+    """Why the link went: the exception's text, or its kind when it has none (a timeout)."""
+    return f"connection to {url} lost: {str(exc) or type(exc).__name__}"
+
+
 class _Lost(Exception):
     """The connection or the subscription went away; reconnect."""
 
@@ -369,7 +398,7 @@ class OpcUaSource:
         self._lost_reason = ""
 
         async def on_lost(exc: Exception) -> None:
-            self._mark_lost(f"connection to {self.config.url} lost: {exc or type(exc).__name__}")
+            self._mark_lost(lost_reason(self.config.url, exc))
 
         client.connection_lost_callback = on_lost
         dead = await self._subscribe(client)
@@ -543,8 +572,15 @@ class OpcUaSource:
         client = self._client
         if client is None:
             return WriteResult(self.name, tag, value, False, f"not connected to {self.config.url}")
-        node = client.get_node(node_cfg.node)
         try:
+            nodeid = ua.NodeId.from_string(node_cfg.node)
+        except Exception:  # asyncua raises several kinds for a malformed string
+            raise WriteRefused(
+                f"source {self.name}, tag {tag}: node id {node_cfg.node!r} is not a valid "
+                "OPC UA node id"
+            ) from None
+        try:
+            node = client.get_node(nodeid)
             vtype = self._vtypes.get(tag)
             if vtype is None:
                 vtype = self._vtypes[tag] = await node.read_data_type_as_variant_type()
@@ -557,8 +593,13 @@ class OpcUaSource:
             self.health.error(f"write {tag}: {name}")
             return WriteResult(self.name, tag, value, False, f"{name}: {doc}")
         except (OSError, TimeoutError, ConnectionError) as exc:
-            self.health.error(f"write {tag}: {exc}")
-            return WriteResult(self.name, tag, value, False, f"connection failed: {exc}")
+            why = str(exc) or type(exc).__name__
+            self.health.error(f"write {tag}: {why}")
+            return WriteResult(self.name, tag, value, False, f"connection failed: {why}")
+        except ua.UaError as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            self.health.error(f"write {tag}: {why}")
+            return WriteResult(self.name, tag, value, False, why)
         return WriteResult(self.name, tag, value, True, f"Good ({node_cfg.node} = {converted!r})")
 
     async def close(self) -> None:
@@ -755,10 +796,14 @@ def segment_of(name: str) -> str:
 def suggest_tag(path: Sequence[str], site_path: str | None = None) -> str:
     """A tag path for a browse path: ``site_path`` in front, the browse names as segments.
 
-    Too deep: the upper browse levels are joined into one segment. Too shallow: the missing
-    ISA-95 levels are filled with their names (``site/area/line/...``) for you to rename."""
+    Browse levels that repeat the end of ``site_path`` are not repeated: a server that
+    mirrors the plant (``springfield/machining/cell-1/mill-1/...`` browsed with site path
+    ``springfield/machining/cell-1``) gives ``springfield/machining/cell-1/mill-1/...``. Too
+    deep: the upper browse levels are joined into one segment. Too shallow: the missing ISA-95
+    levels are filled with their names (``site/area/line/...``) for you to rename."""
     prefix = [p for p in (site_path or "").split("/") if p]
     segs = [segment_of(p) for p in path] or ["x"]
+    segs = segs[_overlap(prefix, segs) :]
     room = MAX_SEGMENTS - len(prefix)
     if room < 1:
         raise InputError(f"site path {site_path!r} leaves no room for the tag")
@@ -770,6 +815,15 @@ def suggest_tag(path: Sequence[str], site_path: str | None = None) -> str:
     if missing > 0:
         segs = [*_LEVELS[len(prefix) : len(prefix) + missing], *segs]
     return tag_path("/".join([*prefix, *segs]))
+
+
+def _overlap(prefix: Sequence[str], segs: Sequence[str]) -> int:
+    """How many leading ``segs`` repeat the last segments of ``prefix`` (the tag itself is
+    always kept)."""
+    for k in range(min(len(prefix), len(segs) - 1), 0, -1):
+        if list(segs[:k]) == list(prefix[-k:]):
+            return k
+    return 0
 
 
 def snippet(

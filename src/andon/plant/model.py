@@ -9,11 +9,21 @@ for the virtual plant only, each machine's ``simulation`` behaviour.
 
 from __future__ import annotations
 
+import difflib
 import math
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from andon.core.tagpath import join
 from andon.plant.fields import (
@@ -28,7 +38,7 @@ from andon.plant.fields import (
     Weekday,
     _timezone,
 )
-from andon.plant.sources import Source
+from andon.plant.sources import Source, error_at
 
 # ---------------------------------------------------------------- tags
 
@@ -246,6 +256,30 @@ class Plant(Model):
     sources: list[Source] = Field(default_factory=list)
     """Connections to the shop floor (MQTT, Sparkplug B, OPC UA, Modbus TCP)."""
 
+    @field_validator("sources", mode="wrap")
+    @classmethod
+    def _sources(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[Source]:
+        """Each source's problems at their own line (pydantic puts the source's ``type`` into
+        an error's location, which is no key of the document), and unique source names."""
+        try:
+            sources: list[Source] = handler(value)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(
+                exc.title, [_without_type(err) for err in exc.errors()]
+            ) from None
+        first: dict[str, int] = {}
+        for i, source in enumerate(sources):
+            if source.name in first:
+                raise error_at(
+                    (i, "name"),
+                    f"duplicate source name {source.name!r} "
+                    f"(first at sources[{first[source.name]}])",
+                    source.name,
+                    "sources",
+                )
+            first[source.name] = i
+        return sources
+
     @property
     def root(self) -> str:
         """Path prefix of every asset in this plant: ``[enterprise/]site``."""
@@ -276,6 +310,31 @@ class Plant(Model):
             if p.id == ident:
                 return p
         raise KeyError(ident)
+
+
+_SOURCE_MODELS: dict[str, type[BaseModel]] = {
+    str(get_args(m.model_fields["type"].annotation)[0]): m for m in get_args(get_args(Source)[0])
+}
+
+
+def _without_type(err: Any) -> InitErrorDetails:
+    """A source's error with the union's tag (``mqtt``...) taken out of its location; an unknown
+    field of the source itself gets the same "did you mean" as the rest of plant.yaml."""
+    loc = tuple(err["loc"])
+    kind, message = str(err["type"]), str(err["msg"])
+    if len(loc) > 1 and isinstance(loc[0], int) and loc[1] in _SOURCE_MODELS:
+        model = _SOURCE_MODELS[str(loc[1])]
+        loc = (loc[0], *loc[2:])
+        if kind == "extra_forbidden" and len(loc) == 2:
+            close = difflib.get_close_matches(str(loc[1]), list(model.model_fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            kind, message = (
+                "value_error",
+                (f"unknown field{hint} (allowed: {', '.join(model.model_fields)})"),
+            )
+    return InitErrorDetails(
+        type=PydanticCustomError(kind, message), loc=loc, input=err.get("input")
+    )
 
 
 class MachineRef(BaseModel):

@@ -37,6 +37,7 @@ from andon.core.quality import GOOD
 from andon.core.tagpath import join
 from andon.plant.model import Plant
 from andon.plant.sources import ModbusRegister, ModbusSource
+from andon.sim.serve.ports import cannot_listen, check_can_listen
 
 METER_STRIDE = 10
 POWER_OFFSET = 0
@@ -127,8 +128,12 @@ class EnergyMeterServer:
                 [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
             ),
         )
+        check_can_listen("Modbus TCP", self.host, self.port)
         server = ModbusTcpServer(device, address=(self.host, self.port))
-        await server.serve_forever(background=True)
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError:  # pymodbus says only "Could not start listen"
+            raise cannot_listen("Modbus TCP", self.host, self.port, None) from None
         if self.port == 0:
             sockets = getattr(server.transport, "sockets", None) or ()
             if not sockets:

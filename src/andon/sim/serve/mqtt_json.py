@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from andon.core.batch import Batch
 from andon.plant.sources import MqttSource
+from andon.sim.serve.ports import BROKER_WAIT_S, no_broker
 
 log = logging.getLogger("andon.sim")
 NS_PER_MS = 1_000_000
@@ -74,6 +75,8 @@ class UnsPublisher:
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
         self._connected = threading.Event()
+        self._answered = threading.Event()
+        """Set when the broker accepted the connection or the attempt failed."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
 
@@ -81,11 +84,13 @@ class UnsPublisher:
         self._loop = asyncio.get_running_loop()
         self._client.on_connect = self._connected_cb
         self._client.on_message = self._message_cb
+        self._client.on_connect_fail = lambda *_: self._answered.set()
         self._client.connect_async(self.host, self.port, keepalive=30)
         self._client.loop_start()
-        if not await asyncio.to_thread(self._connected.wait, 10):
+        await asyncio.to_thread(self._answered.wait, BROKER_WAIT_S)
+        if not self._connected.is_set():
             self._client.loop_stop()
-            raise ConnectionError(f"sim: no MQTT broker answered at {self.url}")
+            raise no_broker(self.url)
 
     def _connected_cb(
         self, client: paho.Client, _u: object, _f: object, rc: object, _p: object
@@ -97,6 +102,7 @@ class UnsPublisher:
                 [(f"{head}+/+/+/+{COMMAND_SUFFIX}", 1), (f"{head}+/+/+/+/+{COMMAND_SUFFIX}", 1)]
             )
             self._connected.set()
+        self._answered.set()
 
     def _message_cb(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         if not msg.topic.endswith(COMMAND_SUFFIX) or self.on_command is None:

@@ -36,6 +36,7 @@ from andon.core.quality import GOOD, UNCERTAIN
 from andon.core.tagpath import join
 from andon.plant.model import Plant
 from andon.plant.sources import OpcUaNode, OpcUaSource
+from andon.sim.serve.ports import cannot_listen, check_can_listen
 
 log = logging.getLogger("andon.sim.serve")
 
@@ -163,6 +164,7 @@ class PlantOpcUaServer:
         port, each variable holding the last value it had."""
         if self._server is not None:
             return
+        check_can_listen("OPC UA", self.host, self.port)
         server = Server(user_manager=_Users(self.users) if self.users is not None else None)
         await server.init()
         server.set_endpoint(self.url + "/")
@@ -181,7 +183,10 @@ class PlantOpcUaServer:
         )
         self._ns = await server.register_namespace(self.namespace)
         await self._build(server)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:  # taken between the check and now
+            raise cannot_listen("OPC UA", self.host, self.port, exc) from None
         self._server = server
         log.info("OPC UA server for %s listening on %s", self.plant.root, self.url)
 

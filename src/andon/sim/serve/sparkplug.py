@@ -33,6 +33,7 @@ from andon.connect.sparkplug_edge import EdgeNode
 from andon.core.batch import Batch
 from andon.plant.model import Plant
 from andon.plant.sources import SparkplugSource
+from andon.sim.serve.ports import BROKER_WAIT_S, no_broker
 
 log = logging.getLogger("andon.sim")
 NS_PER_MS = 1_000_000
@@ -45,6 +46,8 @@ class _Node:
     def __init__(self, edge: EdgeNode, machines: dict[str, list[str]], client: paho.Client):
         self.edge, self.machines, self.client = edge, machines, client
         self.connected = threading.Event()
+        self.answered = threading.Event()
+        """Set when the broker accepted the connection or the attempt failed."""
 
 
 class SparkplugPublisher:
@@ -98,10 +101,14 @@ class SparkplugPublisher:
             node.client.will_set(topic, payload, qos=1, retain=False)
             node.client.on_connect = self._connected(node)
             node.client.on_message = self._command(node)
+            node.client.on_connect_fail = lambda *_, n=node: n.answered.set()
             node.client.connect_async(self.host, self.port, keepalive=30)
             node.client.loop_start()
-            if not await asyncio.to_thread(node.connected.wait, 10):
-                raise ConnectionError(f"sim: no MQTT broker answered at {self.url}")
+            await asyncio.to_thread(node.answered.wait, BROKER_WAIT_S)
+            if not node.connected.is_set():
+                for started in self._nodes.values():
+                    started.client.loop_stop()  # no publisher left retrying in the background
+                raise no_broker(self.url)
 
     def _rebirth_soon(self, node: _Node) -> None:
         """Births are built on the event loop's thread, like DDATA, so that the node's seq
@@ -132,6 +139,7 @@ class SparkplugPublisher:
             )
             self._rebirth_soon(node)
             node.connected.set()
+            node.answered.set()
 
         return on_connect
 
