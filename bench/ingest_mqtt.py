@@ -1,7 +1,7 @@
 """MQTT JSON ingest: samples/s from publish to durable in the historian, beside bare paho.
 
-    python bench/ingest_mqtt.py [--mqtt HOST:PORT] [--pg URL | --no-pg] [--messages N]
-                                [--repeat K] [--qos 0|1]
+    python bench/ingest_mqtt.py [--mqtt HOST:PORT | --private-broker] [--pg URL | --no-pg]
+                                [--messages N] [--repeat K] [--qos 0|1] [--rate MSG_PER_S]
 
 A publisher process pushes JSON at the local Mosquitto as fast as it can, in two loads: one
 sample per message (a bare number on a tag topic) and 100 samples per message (a machine
@@ -17,22 +17,36 @@ samples / (last sample received or durable - first publish). Every value is the 
 p50/p99 are at full load (queueing included). Medians over ``--repeat`` runs.
 
 QoS 0 by default: Mosquitto's default ``max_inflight_messages 20`` caps a QoS 1 subscriber
-that acknowledges only after durable to 20 messages per round trip; ``--qos 1`` measures that
-path (give the broker a larger ``max_inflight_messages`` to see its real speed).
+that acknowledges only after durable to 20 messages per round trip, and its default
+``max_queued_messages 1000`` drops what a slow subscriber has not taken; ``--qos 1`` measures
+that path. ``--private-broker`` starts a Mosquitto of the benchmark's own on a free loopback
+port with no inflight or queue limits (``max_inflight_messages 0``, ``max_queued_messages 0``),
+where QoS 1 loses nothing.
+
+``--rate R`` paces the publisher at R messages/s (below capacity), so p50/p99 are the
+latency of a sample rather than time spent queueing behind a flood; the bare paho subscriber
+then notes the latency of each one-sample message too (it parses the payload, so its rate is
+not the ceiling in that mode).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
+import os
+import shutil
+import socket
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,7 +82,9 @@ def payloads(prefix: str, n: int, per: int) -> list[tuple[str, bytes | None]]:
     return out
 
 
-def publish(host: str, port: int, prefix: str, n: int, per: int, qos: int, go: object) -> None:
+def publish(
+    host: str, port: int, prefix: str, n: int, per: int, qos: int, go: object, rate: float = 0.0
+) -> None:
     messages = payloads(prefix, n, per)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
     client.max_inflight_messages_set(1000)
@@ -76,11 +92,18 @@ def publish(host: str, port: int, prefix: str, n: int, per: int, qos: int, go: o
     client.loop_start()
     go.wait()  # type: ignore[attr-defined]
     last = None
-    for topic, body in messages:
+    began = time.monotonic()
+    for i, (topic, body) in enumerate(messages):
+        if rate:
+            ahead = began + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         now = b"%.6f" % time.time()
         payload = now if body is None else body.replace(b"0.0", now)
         last = client.publish(topic, payload, qos=qos)
-        while len(client._out_packet) > 10_000:  # keep the client's queue bounded
+        # keep the client's queues bounded: packets not yet written, and QoS 1 messages not
+        # yet acknowledged (beyond 65,535 of those paho's message ids wrap and it refuses)
+        while len(client._out_packet) > 10_000 or len(client._out_messages) > 20_000:
             time.sleep(0.0005)
     if last is not None:
         last.wait_for_publish(60)
@@ -108,24 +131,28 @@ class Run:
 
 
 def start_publisher(
-    host: str, port: int, prefix: str, n: int, per: int, qos: int
+    host: str, port: int, prefix: str, n: int, per: int, qos: int, rate: float = 0.0
 ) -> tuple[mp.Process, Any]:
     go = mp.Event()
-    proc = mp.Process(target=publish, args=(host, port, prefix, n, per, qos, go))
+    proc = mp.Process(target=publish, args=(host, port, prefix, n, per, qos, go, rate))
     proc.start()
     time.sleep(0.5)  # let it connect and build its payloads
     return proc, go
 
 
-def bare_paho(host: str, port: int, n: int, per: int, qos: int) -> Run:
+def bare_paho(host: str, port: int, n: int, per: int, qos: int, rate: float = 0.0) -> Run:
     prefix = f"bench/{uuid.uuid4().hex[:8]}"
     count = [0]
     done = threading.Event()
     subscribed = threading.Event()
     last = [0.0]
+    seen_at: list[float] = []
+    timed = rate > 0 and per == 1
 
     def on_message(c: paho.Client, u: object, m: paho.MQTTMessage) -> None:
         count[0] += 1
+        if timed:
+            seen_at.append(time.time() - float(m.payload))
         if count[0] == n:
             last[0] = time.time()
             done.set()
@@ -137,7 +164,7 @@ def bare_paho(host: str, port: int, n: int, per: int, qos: int) -> Run:
     client.loop_start()
     client.subscribe(f"{prefix}/#", qos)
     subscribed.wait(5)
-    proc, go = start_publisher(host, port, prefix, n, per, qos)
+    proc, go = start_publisher(host, port, prefix, n, per, qos, rate)
     t0 = time.time()
     go.set()
     seen = 0
@@ -147,7 +174,7 @@ def bare_paho(host: str, port: int, n: int, per: int, qos: int) -> Run:
     client.disconnect()
     client.loop_stop()
     proc.join()
-    return Run(count[0] * per, end - t0)
+    return Run(count[0] * per, end - t0, [np.array(seen_at)] if seen_at else [])
 
 
 class TimedSink(HistorianSink):
@@ -167,7 +194,7 @@ class TimedSink(HistorianSink):
             self.written += len(item)
 
 
-def andon(host: str, port: int, db_url: str, n: int, per: int, qos: int) -> Run:
+def andon(host: str, port: int, db_url: str, n: int, per: int, qos: int, rate: float = 0.0) -> Run:
     prefix = f"bench/{uuid.uuid4().hex[:8]}"
     config = MqttSource.model_validate(
         {
@@ -186,7 +213,7 @@ def andon(host: str, port: int, db_url: str, n: int, per: int, qos: int) -> Run:
             sink = TimedSink(h)
             task = asyncio.create_task(Pipeline([source], [sink]).run())
             await source.wait_subscribed(10)
-            proc, go = start_publisher(host, port, prefix, n, per, qos)
+            proc, go = start_publisher(host, port, prefix, n, per, qos, rate)
             t0 = time.time()
             go.set()
             seen, stalled = 0, time.monotonic()
@@ -202,6 +229,55 @@ def andon(host: str, port: int, db_url: str, n: int, per: int, qos: int) -> Run:
             return Run(sink.written, sink.last - t0, sink.latencies)
 
     return asyncio.run(main())
+
+
+# -- a broker of the benchmark's own --------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[tuple[str, int]]:
+    """A Mosquitto of our own on a free loopback port, with no inflight or queue limits (so
+    QoS 1 loses nothing to a slow subscriber) and no persistence; stopped on exit."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    workdir = Path(tempfile.mkdtemp(prefix="andon-bench-mqtt-"))
+    port = free_port()
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "persistence false",
+        "max_queued_messages 0",
+        "max_inflight_messages 0",
+        "log_dest none",
+    ]
+    if os.geteuid() == 0:
+        lines.append("user root")  # else mosquitto drops to a user that may not exist
+    conf = workdir / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"private mosquitto did not start on port {port}") from None
+                time.sleep(0.05)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -234,44 +310,74 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=100_000, help="one-sample messages per run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--qos", type=int, choices=(0, 1), default=0)
+    ap.add_argument(
+        "--private-broker", action="store_true", help="a Mosquitto of our own, no queue limits"
+    )
+    ap.add_argument("--rate", type=float, default=0.0, help="pace the publisher (messages/s)")
+    ap.add_argument("--per", type=int, nargs="+", default=[1, 100], help="samples per message")
     args = ap.parse_args()
-    host, _, port_s = args.mqtt.rpartition(":")
-    port = int(port_s)
-    loads = [(1, args.messages), (100, max(args.messages // 50, 100))]
-    print(f"MQTT JSON ingest, broker {args.mqtt}, QoS {args.qos}, medians of {args.repeat} runs")
+    with contextlib.ExitStack() as stack:
+        if args.private_broker:
+            host, port = stack.enter_context(private_broker())
+        else:
+            host, _, port_s = args.mqtt.rpartition(":")
+            port = int(port_s)
+        table(args, host, port)
+
+
+def table(args: argparse.Namespace, host: str, port: int) -> None:
+    """Per load: each repeat runs paho, then andon on each engine (interleaved, so a change
+    in the machine's load hits both sides); medians over the repeats."""
+    loads = [
+        (per, args.messages if per == 1 else max(args.messages // 50, 100)) for per in args.per
+    ]
+    paced = f", paced at {args.rate:,.0f} messages/s" if args.rate else ""
+    print(
+        f"MQTT JSON ingest, broker {host}:{port}{' (private)' if args.private_broker else ''}, "
+        f"QoS {args.qos}{paced}, medians of {args.repeat} runs (interleaved)"
+    )
     print(f"{'load':<16}{'receiver':<16}{'samples/s':>12}{'vs paho':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    engines: list[tuple[str, Callable[[], tuple[str, Callable[[], None]] | None]]] = [
+        ("sqlite", lambda: (f"sqlite:///{tempfile.mkdtemp()}/andon.db", lambda: None))
+    ]
+    if not args.no_pg:
+        engines.append(("postgresql", lambda: pg_schema(args.pg)))
     for per, n in loads:
-        bare = [bare_paho(host, port, n, per, args.qos) for _ in range(args.repeat)]
-        bare_rate = statistics.median(r.rate for r in bare)
-        label = f"{per} x {n:,}"
-        print(f"{label:<16}{'paho (receive)':<16}{bare_rate:>12,.0f}{'1.00':>9}{'':>9}{'':>9}")
-        engines: list[tuple[str, Callable[[], tuple[str, Callable[[], None]] | None]]] = [
-            ("sqlite", lambda: (f"sqlite:///{tempfile.mkdtemp()}/andon.db", lambda: None))
-        ]
-        if not args.no_pg:
-            engines.append(("postgresql", lambda: pg_schema(args.pg)))
-        for engine, make in engines:
-            runs = []
-            for _ in range(args.repeat):
+        bare: list[Run] = []
+        runs: dict[str, list[Run]] = {engine: [] for engine, _ in engines}
+        for _ in range(args.repeat):
+            bare.append(bare_paho(host, port, n, per, args.qos, args.rate))
+            for engine, make in engines:
                 made = make()
                 if made is None:
-                    break
+                    continue
                 url, drop = made
                 try:
-                    runs.append(andon(host, port, url, n, per, args.qos))
+                    runs[engine].append(andon(host, port, url, n, per, args.qos, args.rate))
                 finally:
                     drop()
-            if not runs:
+        bare_rate = statistics.median(r.rate for r in bare)
+        label = f"{per} x {n:,}"
+        print(f"{label:<16}{'paho (receive)':<16}{bare_rate:>12,.0f}{'1.00':>9}{_ms(bare)}")
+        for engine, done in runs.items():
+            if not done:
                 continue
-            rate = statistics.median(r.rate for r in runs)
-            lost = min(n * per - r.samples for r in runs)
-            p50 = statistics.median(r.pct(50) for r in runs)
-            p99 = statistics.median(r.pct(99) for r in runs)
-            note = f"  (lost {lost})" if lost else ""
+            rate = statistics.median(r.rate for r in done)
+            lost = max(n * per - r.samples for r in done)
+            note = f"  (lost up to {lost:,})" if lost else ""
             print(
                 f"{'':<16}{'andon ' + engine:<16}{rate:>12,.0f}{rate / bare_rate:>9.2f}"
-                f"{p50:>9.1f}{p99:>9.1f}{note}"
+                f"{_ms(done)}{note}"
             )
+
+
+def _ms(runs: list[Run]) -> str:
+    """p50 and p99 columns (medians over the runs), blank when not measured."""
+    if not any(r.latencies for r in runs):
+        return f"{'':>9}{'':>9}"
+    p50 = statistics.median(r.pct(50) for r in runs)
+    p99 = statistics.median(r.pct(99) for r in runs)
+    return f"{p50:>9.1f}{p99:>9.1f}"
 
 
 if __name__ == "__main__":

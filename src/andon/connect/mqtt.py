@@ -49,6 +49,11 @@ Delivery = tuple[paho.MQTTMessage, int, int]
 number of the connection it came on."""
 
 MAX_PENDING = 200_000
+_RECEIVED = threading.Condition()
+"""Replaces the Condition paho builds into every received message's ``MQTTMessageInfo``: it
+serves only to wait for one's own publishes, and a received message is never waited for. A
+message held in a window then leaves 3 objects for the garbage collector to scan instead of
+12; that scanning was a fifth of andon's CPU per one-sample message under load."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +344,7 @@ class MqttLink:
             self._call(self._subscribed.set)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        message.info._condition = _RECEIVED
         now = time.time_ns()
         if now <= self._last_ns:
             now = self._last_ns + 1
