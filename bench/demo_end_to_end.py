@@ -93,12 +93,13 @@ def over_protocol(url: str, plant: Plant, start: int, end: int, mqtt: str | None
         outputs: list[Output] = [
             UnsPublisher(mqtt, f"andon-bench/{time.time_ns()}")
             if mqtt
-            else PlantOpcUaServer(plant, port=free_port())
+            else PlantOpcUaServer(plant, port=free_port(), command_nodes=False)
         ]
         source = OverProtocols(vp, outputs, end, speed=0)
         async with source:
             await Pipeline([source], [HistorianSink(h)]).run()  # type: ignore[arg-type]
-        assert source.received() == source.server.counts.samples, "samples lost on the way"
+        got, want = source.received(), source.server.counts.samples
+        assert got == want, f"{want - got} of {want} samples lost on the way"
         return source.server.counts.samples
 
     with open_historian(url) as h:
