@@ -269,6 +269,7 @@ def test_bad_status_codes_and_odd_values_become_bad_samples_or_dead_letters(
         ("flag", dv(True, ua.VariantType.Boolean), "one"),
         ("count", dv(42, ua.VariantType.Int32), "42"),
         ("text", dv("running", ua.VariantType.String), "text"),
+        ("nul_text", dv("a\x00b", ua.VariantType.String), "dead"),
         ("array", dv([1.0, 2.0], ua.VariantType.Double), "dead"),
         ("blob", dv(b"\x00\xff", ua.VariantType.ByteString), "dead"),
         ("label", dv(ua.LocalizedText("x"), ua.VariantType.LocalizedText), "dead"),
@@ -329,7 +330,8 @@ def test_bad_status_codes_and_odd_values_become_bad_samples_or_dead_letters(
             assert math.isnan(v) and q == GOOD and strings == ["running"]
     assert "not a number, boolean or text" in letters["array"].reason
     assert "1970..2262" in letters["year_3000"].reason
-    assert run.source.health.dead_letters == 6
+    assert "NUL character" in letters["nul_text"].reason
+    assert run.source.health.dead_letters == 7
 
 
 def test_unknown_node_goes_to_dead_letters_and_the_others_keep_working(plant: Plant) -> None:

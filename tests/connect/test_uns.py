@@ -126,6 +126,7 @@ DEAD = [
     ("value form on asset topic", ASSET_TOPIC, b'{"value": 1}', "segments"),
     ("bad key in machine form", ASSET_TOPIC, b'{"Temp": 1}', "tag name"),
     ("10 MB payload", TOPIC, b"[" + b"1," * 5_000_000 + b"1]", "max_payload"),
+    ("NUL in text", TOPIC, b'{"value": "a\\u0000b"}', "NUL character"),
 ]
 
 
@@ -202,3 +203,14 @@ def test_many_messages_decode_into_columns() -> None:
     assert len(batch) == 200 * 100
     assert len(batch.tags) == 500
     assert batch.quality.min() == GOOD
+
+
+def test_arrays_without_timestamps_never_share_a_historian_key() -> None:
+    """Two timestamp-less arrays arriving 1 ns apart: every element keeps a time of its own."""
+    dec = UnsDecoder(PREFIX)
+    assert dec.add(TOPIC, b"[1, 2, 3]", NOW) is None
+    assert dec.add(TOPIC, b"[4, 5, 6]", NOW + 1) is None
+    assert dec.add(TOPIC, b"7", NOW + 2) is None
+    b = dec.take()
+    assert b.value.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert len(set(b.ts.tolist())) == 7 and b.ts.tolist() == sorted(b.ts.tolist())

@@ -285,6 +285,9 @@ class _Decoded:
             if not math.isfinite(x):
                 x, q = math.nan, BAD
         elif isinstance(v, str):
+            if "\x00" in v:
+                self.dead.append((handle, dv, "text with a NUL character cannot be stored"))
+                return
             self.strings.append((len(self.ts), v))
             x = math.nan
         else:

@@ -13,7 +13,8 @@ The topic below the source's ``prefix`` names the signal. Accepted payloads:
 
 ``T`` is epoch milliseconds (integer or fractional) or ISO 8601 text *with* an offset; without
 ``T`` the sample takes the arrival time (elements of one array without ``T`` take arrival + i
-ns, so they never collapse onto one historian key). Booleans are stored as 1.0/0.0, strings as
+ns, and the next message arrives no earlier than after them, so no two collapse onto one
+historian key). Booleans are stored as 1.0/0.0, strings as
 text values (andon does not guess types: ``"12.5"`` stays text), ``null`` as a BAD-quality
 sample with a NaN value.
 
@@ -22,6 +23,7 @@ What is refused becomes a dead letter (``deadletter.DeadLetter``) with its reaso
 - a topic with a wildcard (``+``, ``#``), an empty, ``.`` or ``..`` segment, outside the prefix,
   or whose path is not a tag path (5-7 lowercase segments) - asset path for the machine form;
 - a payload above ``max_payload`` bytes (default 1 MB; refused before any decoding);
+- text holding a NUL character (no database column can hold it);
 - invalid UTF-8, truncated or otherwise invalid JSON, the non-JSON literals ``NaN``,
   ``Infinity`` and ``-Infinity``, numbers beyond float64 (``1e400``), nesting beyond 1024;
 - an empty payload, an empty object or array, an object with no value;
@@ -120,6 +122,9 @@ class UnsDecoder:
         self._tags: list[str] = []
         self._tags_tuple: tuple[str, ...] = ()
         self._grown = False
+        self._next_ns = 0
+        """The earliest arrival time the next message may take: array elements without a
+        timestamp take arrival + i, so the next message starts after the last of them."""
         self._new()
 
     def _new(self) -> None:
@@ -152,7 +157,10 @@ class UnsDecoder:
                 doc = orjson.loads(payload)
             except orjson.JSONDecodeError as exc:
                 raise _Refused(f"not valid JSON: {exc}") from None
+            if arrival_ns < self._next_ns:
+                arrival_ns = self._next_ns
             kind = type(doc)
+            self._next_ns = arrival_ns + (len(doc) if kind is list else 1)
             if kind is float or kind is int:
                 idx = self._tag(path)
                 self._ts.append(arrival_ns)
@@ -367,6 +375,8 @@ def _value(raw: Any) -> tuple[float, int, str | None]:
     if kind is bool:
         return (1.0 if raw else 0.0), GOOD, None
     if kind is str:
+        if "\x00" in raw:
+            raise _Refused("text with a NUL character cannot be stored")
         return _NAN, GOOD, raw
     if raw is None:
         return _NAN, BAD, None
