@@ -169,6 +169,8 @@ class MqttLink:
         self._publish_lock = threading.Lock()
         self._publishes: dict[int, asyncio.Future[Published]] = {}
         self._published_early: dict[int, str] = {}
+        self._abandoned: set[int] = set()
+        """Packet ids of publishes given up on (timed out) whose PUBACK may still come."""
 
     # -- lifetime ------------------------------------------------------------------------------
 
@@ -288,7 +290,10 @@ class MqttLink:
             result = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             with self._publish_lock:
-                self._publishes.pop(info.mid, None)
+                if self._publishes.pop(info.mid, None) is not None:
+                    # a late PUBACK for it must not be taken for the answer to a later
+                    # publish that reuses the packet id
+                    self._abandoned.add(info.mid)
             return Published(
                 topic, False, f"no acknowledgement from the broker within {timeout:g} s"
             )
@@ -363,6 +368,9 @@ class MqttLink:
         detail = "acknowledged by the broker"
         with self._publish_lock:
             fut = self._publishes.pop(mid, None)
+            if fut is None and mid in self._abandoned:
+                self._abandoned.discard(mid)
+                return
             if fut is None:
                 self._published_early[mid] = detail
                 if len(self._published_early) > 10_000:
