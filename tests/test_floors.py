@@ -33,8 +33,9 @@ FLOORS = {
 }
 # (importer, imported) on one floor: identity records its own changes in the audit log; the
 # command line installs the dashboard's pages into the app it serves; connectors read their
-# configuration (plant.yaml `sources:`) from the plant model.
-SAME_FLOOR_ALLOWED = {("identity", "audit"), ("cli", "web"), ("connect", "plant")}
+# configuration (plant.yaml `sources:`) from the plant model; the KPIs compute on the state
+# histories and parts that state derivation produces.
+SAME_FLOOR_ALLOWED = {("identity", "audit"), ("cli", "web"), ("connect", "plant"), ("kpi", "state")}
 
 
 def room_of(module: str) -> str | None:

@@ -38,6 +38,7 @@ from andon.plant.fields import (
     Weekday,
     _timezone,
 )
+from andon.plant.production import Carbon, Costs, CounterConfig, StateConfig
 from andon.plant.sources import Source, error_at
 
 # ---------------------------------------------------------------- tags
@@ -143,6 +144,10 @@ class Machine(Model):
     cycle_times: dict[str, PositiveDuration] = Field(default_factory=dict)
     setup_time: Duration = 0.0
     bearing: Bearing | None = None
+    state: StateConfig | None = None
+    """How the machine's state is derived (default: its ``signal: state_code`` tag)."""
+    counter: CounterConfig | None = None
+    """Its part counter (default: its ``signal: part_counter`` tag)."""
     tags: list[Tag] = Field(default_factory=list)
     simulation: Simulation = Field(default_factory=Simulation)
 
@@ -177,6 +182,9 @@ class Line(Model):
     type: Literal["flow", "job_shop"]
     machines: Annotated[list[Machine], Field(min_length=1)]
     buffers: list[Buffer] = Field(default_factory=list)
+    oee: Literal["bottleneck", "weighted"] = "bottleneck"
+    """A line's OEE: its bottleneck machine's (the one with the longest ideal cycle time), or
+    the machines' OEE weighted by planned production time."""
     simulation: LineSimulation = Field(default_factory=LineSimulation)
 
 
@@ -255,6 +263,10 @@ class Plant(Model):
     areas: Annotated[list[Area], Field(min_length=1)]
     sources: list[Source] = Field(default_factory=list)
     """Connections to the shop floor (MQTT, Sparkplug B, OPC UA, Modbus TCP)."""
+    costs: Costs = Field(default_factory=Costs)
+    """What an hour of downtime, a scrapped part and a kWh cost (ROI estimates)."""
+    carbon: Carbon | None = None
+    """The grid's emission factor (kg CO2e per kWh, scope 2, location based)."""
 
     @field_validator("sources", mode="wrap")
     @classmethod
