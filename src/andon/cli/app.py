@@ -12,6 +12,7 @@ from andon.cli import (
     history,
     importer,
     ingest,
+    kpi,
     plant,
     serve,
     sim,
@@ -33,6 +34,7 @@ app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.add_typer(audit.app, name="audit")
 app.add_typer(connect.app, name="connect")
+app.add_typer(kpi.app, name="kpi")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("ingest")(ingest.ingest)

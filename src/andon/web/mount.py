@@ -28,6 +28,7 @@ from andon.web.pages import (
     board,
     login,
     machines,
+    oee,
     sources,
 )
 from andon.web.render import STATE_KEY, Site, load_static
@@ -36,6 +37,7 @@ PAGES: tuple[ModuleType, ...] = (
     static_files,
     login,
     board,
+    oee,
     machines,
     sources,
     admin_users,
