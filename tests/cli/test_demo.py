@@ -1,5 +1,6 @@
 """``andon demo`` end to end: the virtual plant through the pipeline into a real historian."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -313,3 +314,12 @@ def test_a_bad_broker_url_is_refused(tmp_path):
     )
     assert result.exit_code == 1
     assert "--mqtt: expected a broker URL like mqtt://127.0.0.1:1883" in result.output
+
+
+def test_the_demo_ends_with_oee_per_machine_and_shift_matching_the_ground_truth(tmp_path):
+    result = run_demo(f"sqlite:///{tmp_path / 'demo.db'}", minutes=120)
+    assert result.exit_code == 0, result.output
+    assert "OEE per machine and shift" in result.output
+    found = re.search(r"derived OEE is within ([\d.]+) percentage points", result.output)
+    assert found, result.output[-2000:]
+    assert float(found.group(1)) <= 0.5

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from andon.cli.console import console, reported
+from andon.cli.demo_oee import oee_table
 from andon.cli.showroom import serve_demo
 from andon.cli.simserve import check_broker_url
 from andon.cli.story import Narrator, state_style
@@ -306,6 +307,12 @@ def summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: Demo
     console.print()
     console.print(states)
     console.print(parts)
+    table, worst = oee_table(plant, historian, virtual.start_ns, virtual.now_ns)
+    if table.row_count:
+        console.print(table)
+        console.print(
+            f"derived OEE is within {worst:.2f} percentage points of the plant's ground truth"
+        )
     hours = (virtual.now_ns - virtual.start_ns) / NS_PER_S / 3600
     console.print(
         f"{run.sent:,} samples and {run.sent_events:,} events of {hours:.1f} simulated hours "
