@@ -77,3 +77,73 @@ def test_oee_needs_a_plant_and_a_sane_range(site, tmp_path):
     assert r.status_code == 400 and "no plant model" in r.json()["detail"]
     r = site.client.get("/api/v1/kpi/oee", params={"from": "-1h", "to": "now"})
     assert r.status_code == 401
+
+
+def test_an_operator_gives_a_stop_its_reason_and_it_shows_in_the_pareto(site):
+    mill = "springfield/machining/cell-1/mill-1"
+    params = {"asset": mill, "from": iso(START), "to": iso(END)}
+    before = site.client.get("/api/v1/kpi/stops", params=params, headers=site.headers("viewer"))
+    assert before.status_code == 200, before.text
+    # the longest stop of mill-1, whatever its reason was, gets an operator's code
+    history = site.client.get(
+        "/api/v1/events",
+        params={"asset": mill, "kind": "state", "from": iso(START), "to": iso(END)},
+        headers=site.headers("viewer"),
+    ).json()
+    down = next(e for e in history if e["payload"]["state"] == "down")
+    inside = iso(parse_time(down["ts"]) + 5 * NS_PER_S)  # a moment inside that stop
+    denied = site.client.post(
+        "/api/v1/state/reason",
+        json={"asset": mill, "at": inside, "reason": "coolant pump"},
+        headers=site.headers("viewer"),
+    )
+    assert denied.status_code == 403
+    audited = site.audit_count()
+    r = site.client.post(
+        "/api/v1/state/reason",
+        json={"asset": mill, "at": inside, "reason": "coolant pump"},
+        headers=site.headers("operator"),
+    )
+    assert r.status_code == 201, r.text
+    assert site.audit_count() == audited + 1
+    entry = site.audit.entries(limit=1, newest_first=True)[0]
+    assert entry.target == mill and entry.details["reason"] == "coolant pump"
+    after = site.client.get("/api/v1/kpi/stops", params=params, headers=site.headers("viewer"))
+    assert "coolant pump" in {x["reason"] for x in after.json()}
+
+
+def test_a_correction_changes_the_oee_and_bad_input_is_refused(site):
+    mill = "springfield/machining/cell-1/mill-1"
+    params = {"asset": mill, "from": iso(START), "to": iso(END)}
+    (before,) = site.client.get(
+        "/api/v1/kpi/oee", params=params, headers=site.headers("viewer")
+    ).json()
+    hour = START + 2 * 3600 * NS_PER_S
+    r = site.client.post(
+        "/api/v1/state/correction",
+        json={
+            "asset": mill,
+            "from": iso(hour),
+            "to": iso(hour + 1800 * NS_PER_S),
+            "state": "setup",
+            "reason": "die change",
+        },
+        headers=site.headers("operator"),
+    )
+    assert r.status_code == 201, r.text
+    (after,) = site.client.get(
+        "/api/v1/kpi/oee", params=params, headers=site.headers("viewer")
+    ).json()
+    assert after["losses"]["setup"] == pytest.approx(before["losses"]["setup"] + 1800, abs=60)
+    bad = site.client.post(
+        "/api/v1/state/correction",
+        json={"asset": mill, "from": iso(hour), "to": iso(hour), "state": "down"},
+        headers=site.headers("operator"),
+    )
+    assert bad.status_code == 400 and "end" in bad.json()["detail"]
+    bad = site.client.post(
+        "/api/v1/production/parts",
+        json={"asset": mill, "at": iso(hour), "product": "A", "result": "lost", "count": 1},
+        headers=site.headers("operator"),
+    )
+    assert bad.status_code == 422

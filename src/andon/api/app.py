@@ -20,7 +20,19 @@ from andon import __version__
 from andon.api import errors
 from andon.api.access import WORKERS_KEY, Public, Require, public, workers
 from andon.api.context import ApiContext
-from andon.api.routes import assets, audit, auth, events, kpi, sources, stream, tags, tokens, users
+from andon.api.routes import (
+    assets,
+    audit,
+    auth,
+    events,
+    kpi,
+    operator,
+    sources,
+    stream,
+    tags,
+    tokens,
+    users,
+)
 from andon.api.schemas import Health
 from andon.api.trail import STATE_KEY as TRAIL_KEY
 from andon.api.trail import AuditTrail, Collapser
@@ -93,7 +105,19 @@ def create_app(context: ApiContext) -> FastAPI:
         dependencies=[Depends(public())],
         tags=["health"],
     )
-    for module in (assets, tags, events, stream, sources, kpi, auth, users, tokens, audit):
+    for module in (
+        assets,
+        tags,
+        events,
+        stream,
+        sources,
+        kpi,
+        operator,
+        auth,
+        users,
+        tokens,
+        audit,
+    ):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from andon.core.errors import InputError
 from andon.historian import Historian
 from andon.kpi.oee import Oee, combine, ideal_for, line_oee, oee_periods
+from andon.kpi.pareto import StopReason, stop_reasons
 from andon.kpi.periods import Period, periods, planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
 from andon.state.counts import read_parts
@@ -119,4 +120,28 @@ def _aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: 
     return line_oee(line_results, "weighted", asset=asset)
 
 
-__all__ = ["AssetOee", "asset_oee", "combine", "machine_periods", "machines_under"]
+def asset_stop_reasons(
+    plant: Plant, historian: Historian, asset: str, start_ns: int, end_ns: int
+) -> list[StopReason]:
+    """The Pareto of stops of every machine at or below ``asset``, added up by reason."""
+    if end_ns <= start_ns:
+        raise InputError("the range is empty: --to must be after --from")
+    calendar = PlantCalendar(plant.calendar)
+    planned = planned_stops_for(calendar, start_ns, end_ns)
+    totals: dict[str, tuple[float, int]] = {}
+    for ref in machines_under(plant, asset):
+        history = derive(plant, ref, historian, start_ns, end_ns)
+        for r in stop_reasons(history, planned, micro_stop_s(ref)):
+            seconds, stops = totals.get(r.reason, (0.0, 0))
+            totals[r.reason] = (seconds + r.seconds, stops + r.stops)
+    return sorted((StopReason(k, s, n) for k, (s, n) in totals.items()), key=lambda r: -r.seconds)
+
+
+__all__ = [
+    "AssetOee",
+    "asset_oee",
+    "asset_stop_reasons",
+    "combine",
+    "machine_periods",
+    "machines_under",
+]

@@ -11,7 +11,7 @@ from andon.api.routes.common import Ctx, FromQuery, ToQuery, span
 from andon.core.clock import iso
 from andon.core.errors import InputError
 from andon.identity import Permission
-from andon.kpi.assets import AssetOee, asset_oee
+from andon.kpi.assets import AssetOee, asset_oee, asset_stop_reasons
 
 router = APIRouter(tags=["kpi"])
 
@@ -53,5 +53,26 @@ async def oee(
 
     def compute() -> list[dict[str, Any]]:
         return _rows(asset_oee(plant, ctx.historian, asset or plant.root, start_ns, end_ns, by))
+
+    return await in_worker(request, compute)
+
+
+@router.get("/kpi/stops", name="kpi.stops", dependencies=[Depends(require(Permission.READ))])
+async def stops(
+    request: Request,
+    ctx: Ctx,
+    start: FromQuery,
+    end: ToQuery,
+    asset: Annotated[str | None, Query(max_length=255)] = None,
+) -> list[dict[str, Any]]:
+    """The Pareto of stops: planned time lost per stop reason, longest first."""
+    plant = ctx.plant
+    if plant is None:
+        raise InputError("no plant model is loaded: stops need plant.yaml (andon serve --plant)")
+    start_ns, end_ns = span(start, end)
+
+    def compute() -> list[dict[str, Any]]:
+        found = asset_stop_reasons(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
+        return [{"reason": r.reason, "seconds": r.seconds, "stops": r.stops} for r in found]
 
     return await in_worker(request, compute)

@@ -18,7 +18,7 @@ from andon.api.routes.common import Ctx
 from andon.core.clock import now_ns, parse_time
 from andon.core.errors import InputError
 from andon.identity import Permission
-from andon.kpi.assets import asset_oee
+from andon.kpi.assets import asset_oee, asset_stop_reasons
 from andon.web.nav import NavItem
 from andon.web.render import site_of
 
@@ -52,7 +52,8 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
     waterfall.append(
         ("Fully productive time", r.fully_productive_s, 100 * r.fully_productive_s / planned, "ok")
     )
-    pareto = sorted(r.stops_by_state.items(), key=lambda kv: -kv[1])
+    reasons = asset_stop_reasons(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
+    pareto = [(x.reason, x.seconds, x.stops) for x in reasons]
     top = pareto[0][1] if pareto else 1.0
     trend = [(row.period.name, row.result.oee) for row in rows]
     return {
@@ -63,7 +64,7 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
         "rows": rows,
         "whole": r,
         "waterfall": waterfall,
-        "pareto": [(k, v, 100.0 * v / top if top else 0.0) for k, v in pareto],
+        "pareto": [(k, v, n, 100.0 * v / top if top else 0.0) for k, v, n in pareto],
         "trend": trend,
         "machines": whole.machines if len(whole.machines) > 1 else (),
         "assets": [
