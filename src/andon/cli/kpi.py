@@ -12,6 +12,7 @@ from rich.table import Table
 
 from andon.cli.console import console, reported
 from andon.core.clock import iso, now_ns, parse_time
+from andon.core.errors import InputError
 from andon.historian import open_historian
 from andon.kpi.assets import AssetOee, asset_oee
 from andon.plant import example_plant, load_plant
@@ -156,3 +157,164 @@ def losses_command(
             console.print(f"breakdowns and unplanned stops by state: {stops}", markup=False)
         for p in r.problems:
             console.print(f"[yellow]note:[/] {p}", markup=True)
+
+
+def _range(start: str, end: str, field: str = "") -> tuple[int, int]:
+    now = now_ns()
+    return (
+        parse_time(start, now=now, field=f"--{field}from" if field else "--from"),
+        parse_time(end, now=now, field=f"--{field}to" if field else "--to"),
+    )
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit in ("%", "ratio"):
+        return f"{100 * v:.1f}%"
+    return f"{v:,.3g} {unit}".strip()
+
+
+@app.command("iso22400")
+def iso22400_command(
+    asset: str | None = AssetOption,
+    start: str = FromOption,
+    end: str = ToOption,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    plant_file: Path | None = PlantOption,
+    db: str | None = DbOption,
+) -> None:
+    """Every ISO 22400-2 KPI andon has the inputs for; the others with what is missing."""
+    from andon.kpi.report import asset_report
+
+    with reported():
+        plant = load_plant(plant_file or example_plant("job_shop"))
+        start_ns, end_ns = _range(start, end)
+        if end_ns <= start_ns:
+            raise InputError("the range is empty: --to must be after --from")
+        with open_historian(db, create=False) as historian:
+            report = asset_report(plant, historian, asset or plant.root, start_ns, end_ns)
+        if as_json:
+            sys.stdout.write(json.dumps([k.to_dict() for k in report.kpis], indent=1) + "\n")
+            return
+        table = Table(title=f"ISO 22400-2 KPIs of {report.asset}", title_justify="left")
+        for col in ("KPI", "value", "formula", "missing"):
+            table.add_column(col, justify="right" if col == "value" else "left")
+        for k in report.kpis:
+            table.add_row(k.name, _fmt(k.value, k.unit), k.formula, "; ".join(k.missing))
+        console.print(table)
+
+
+@app.command("energy")
+def energy_command(
+    asset: str | None = AssetOption,
+    start: str = FromOption,
+    end: str = ToOption,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    plant_file: Path | None = PlantOption,
+    db: str | None = DbOption,
+) -> None:
+    """kWh, cost (time-of-use tariffs) and kg CO2e per unit, and kWh per machine state."""
+    from andon.kpi.report import asset_report
+
+    with reported():
+        plant = load_plant(plant_file or example_plant("job_shop"))
+        start_ns, end_ns = _range(start, end)
+        if end_ns <= start_ns:
+            raise InputError("the range is empty: --to must be after --from")
+        with open_historian(db, create=False) as historian:
+            report = asset_report(plant, historian, asset or plant.root, start_ns, end_ns)
+        if as_json:
+            sys.stdout.write(json.dumps([e.to_dict() for e in report.energy], indent=1) + "\n")
+            return
+        if not report.energy:
+            raise InputError(f"{report.asset}: no machine here has a stored power signal")
+        currency = plant.calendar.currency
+        table = Table(title=f"Energy of {report.asset}", title_justify="left")
+        for col in (
+            "machine",
+            "kWh",
+            "kWh/good",
+            currency,
+            f"{currency}/good",
+            "kg CO2e/good",
+            "idle kWh",
+        ):
+            table.add_column(col, justify="left" if col == "machine" else "right")
+        for e in report.energy:
+            idle = sum(v for k, v in e.by_state.items() if k in ("idle", "starved", "blocked"))
+            table.add_row(
+                e.asset.rsplit("/", 1)[-1],
+                f"{e.kwh:,.1f}",
+                _fmt(e.kwh_per_good, ""),
+                f"{e.cost.cost:,.2f}" if e.cost.cost is not None else "-",
+                _fmt(e.cost_per_good, ""),
+                _fmt(e.kg_co2e_per_good, ""),
+                f"{idle:,.1f}",
+            )
+        console.print(table)
+        for e in report.energy:
+            for p in e.problems:
+                console.print(f"[yellow]note:[/] {p}", markup=True)
+
+
+@app.command("compare")
+def compare_command(
+    baseline: str = typer.Option(..., "--baseline", help="FROM..TO of the baseline period."),
+    pilot: str = typer.Option(..., "--pilot", help="FROM..TO of the pilot period."),
+    asset: str | None = AssetOption,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    plant_file: Path | None = PlantOption,
+    db: str | None = DbOption,
+) -> None:
+    """Each KPI in a baseline and a pilot period, the delta, and an ROI estimate from the
+    configured costs (plant.yaml `costs:`)."""
+    from andon.kpi.compare import compare, roi
+    from andon.kpi.iso22400 import as_dict
+    from andon.kpi.report import asset_report
+
+    with reported():
+        plant = load_plant(plant_file or example_plant("job_shop"))
+        spans = []
+        for name, text in (("baseline", baseline), ("pilot", pilot)):
+            lo, sep, hi = text.partition("..")
+            if not sep:
+                raise InputError(f"--{name}: expected FROM..TO, e.g. -14d..-7d, got {text!r}")
+            s, e = _range(lo, hi)
+            if e <= s:
+                raise InputError(f"--{name}: the end must be after the start")
+            spans.append((s, e))
+        with open_historian(db, create=False) as historian:
+            base, trial = (
+                asset_report(plant, historian, asset or plant.root, s, e) for s, e in spans
+            )
+        keys = ("availability", "performance", "quality", "oee", "teep")
+        b = {k: getattr(base.oee, k) for k in keys} | as_dict(base.kpis)
+        t = {k: getattr(trial.oee, k) for k in keys} | as_dict(trial.kpis)
+        deltas = compare(b, t)
+        estimate = roi(
+            base.oee,
+            trial.oee,
+            plant.costs,
+            energy_baseline_kwh=base.kwh,
+            energy_pilot_kwh=trial.kwh,
+        )
+        if as_json:
+            out = {
+                "deltas": [d.__dict__ for d in deltas],
+                "roi": estimate.to_dict(),
+            }
+            sys.stdout.write(json.dumps(out, indent=1, default=list) + "\n")
+            return
+        table = Table(title=f"Baseline against pilot, {base.asset}", title_justify="left")
+        for col in ("KPI", "baseline", "pilot", "delta"):
+            table.add_column(col, justify="left" if col == "KPI" else "right")
+        for d in deltas:
+            unit = "%" if d.name in keys else ""
+            table.add_row(d.name, _fmt(d.baseline, unit), _fmt(d.pilot, unit), _fmt(d.delta, unit))
+        console.print(table)
+        cur = plant.calendar.currency
+        total = estimate.total_saving
+        console.print(f"ROI estimate: {total:,.0f} {cur} saved over the pilot period", markup=False)
+        for a in estimate.assumptions:
+            console.print(f"  - {a}", markup=False)

@@ -87,7 +87,7 @@ class Costs(Model):
     downtime_per_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     scrap_per_part: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     energy_per_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    """Flat energy price; without it the calendar's tariffs are used."""
+    """The price of a kWh outside every tariff window of the calendar (tariffs come first)."""
 
 
 class Carbon(Model):

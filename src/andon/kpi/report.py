@@ -1,0 +1,106 @@
+"""ISO 22400-2 KPIs and energy for an asset over a range, read from the historian.
+
+Machine by machine: the OEE (``assets``), failures from the state history, order execution
+time from the part events' ``order``, and energy from the machine's power signal (a tag with
+``signal: power`` or named ``power``, in kW, integrated by the trapezoid rule). Several
+machines add up: times, counts, failures, kWh (ratios are computed on the sums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from andon.historian import Historian
+from andon.kpi.assets import machines_under, micro_stop_s
+from andon.kpi.energy import EnergyCurve, EnergyReport, energy_report, from_power
+from andon.kpi.iso22400 import (
+    Failures,
+    KpiValue,
+    failures,
+    inputs_from_oee,
+    iso22400,
+    order_execution_s,
+)
+from andon.kpi.oee import Oee, ideal_for, line_oee, oee
+from andon.kpi.periods import planned_stops_for
+from andon.plant import MachineRef, Plant, PlantCalendar
+from andon.state.counts import read_parts
+from andon.state.derive import derive
+
+PART = "part"
+
+
+@dataclass
+class AssetReport:
+    asset: str
+    oee: Oee
+    kpis: list[KpiValue]
+    energy: list[EnergyReport] = field(default_factory=list)
+    kwh: float | None = None
+
+
+def _power_curve(ref: MachineRef, historian: Historian, start: int, end: int) -> EnergyCurve | None:
+    tag = next((t for t in ref.machine.tags if t.signal == "power" or t.name == "power"), None)
+    if tag is None:
+        return None
+    path = ref.tag_path(tag.name)
+    if path not in {t.path for t in historian.tags(path)}:
+        return None
+    series = historian.range(path, start, end)
+    if len(series.ts) < 2:
+        return None
+    return from_power(series.ts, series.value, max_gap_s=600.0)
+
+
+def asset_report(
+    plant: Plant, historian: Historian, asset: str, start_ns: int, end_ns: int
+) -> AssetReport:
+    """ISO 22400 KPIs and energy of ``asset`` (machines summed) in ``[start_ns, end_ns)``."""
+    calendar = PlantCalendar(plant.calendar)
+    planned = planned_stops_for(calendar, start_ns, end_ns)
+    results: list[Oee] = []
+    fail_events, operating, to_failure = 0, 0.0, 0.0
+    repairs: list[float] = []
+    aoet: float | None = None
+    energy: list[EnergyReport] = []
+    kwh: float | None = None
+    refs = machines_under(plant, asset)
+    for ref in refs:
+        history = derive(plant, ref, historian, start_ns, end_ns)
+        parts = read_parts(plant, ref, historian, start_ns, end_ns, history=history)
+        result = oee(
+            history,
+            parts,
+            planned_stops=planned,
+            ideal_s=ideal_for(ref.machine),
+            micro_stop_s=micro_stop_s(ref),
+        )
+        results.append(result)
+        f = failures(history, micro_stop_s(ref))
+        fail_events += f.events
+        repairs.extend(f.repair_s)
+        operating += f.operating_s
+        to_failure += f.to_failure_s
+        events = historian.events(ref.path, PART, start_ns, end_ns, None)
+        own = [e for e in events if e.asset == ref.path and e.kind == PART]
+        span = order_execution_s((e.ts for e in own), (e.payload.get("order") for e in own))
+        if span is not None:
+            aoet = (aoet or 0.0) + span
+        curve = _power_curve(ref, historian, start_ns, end_ns)
+        if curve is not None:
+            report = energy_report(
+                curve,
+                plant,
+                start_ns,
+                end_ns,
+                asset=ref.path,
+                total=result.total,
+                good=result.good,
+                history=history,
+            )
+            energy.append(report)
+            kwh = (kwh or 0.0) + report.kwh
+    total = results[0] if len(results) == 1 else line_oee(results, "weighted", asset=asset)
+    fails = Failures(fail_events, tuple(repairs), operating, to_failure)
+    inputs = inputs_from_oee(total, failure_data=fails, aoet_s=aoet, energy_kwh=kwh)
+    return AssetReport(total.asset, total, iso22400(inputs), energy, kwh)

@@ -1,0 +1,109 @@
+"""``andon kpi iso22400 | energy | compare`` on a historian the virtual plant filled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from andon.cli.app import app
+from andon.core.clock import NS_PER_S, iso, parse_time
+from andon.historian import open_historian
+from andon.plant import example_plant, load_plant
+from andon.sim import VirtualPlant
+
+runner = CliRunner()
+START = parse_time("2026-11-23T05:00:00Z")
+END = START + 8 * 3600 * NS_PER_S
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('kpi2') / 'andon.db'}"
+    vp = VirtualPlant(load_plant(example_plant("job_shop")), seed=4, start_ns=START)
+    with open_historian(url) as h:
+        batch, events = vp.advance(END)
+        h.write(batch)
+        h.write_events(events)
+    return url
+
+
+def _run(*args: str) -> str:
+    r = runner.invoke(app, ["kpi", *args])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_iso22400_names_every_kpi_and_what_is_missing(filled: str) -> None:
+    out = _run(
+        "iso22400",
+        "--db",
+        filled,
+        "--asset",
+        "mill-1",
+        "--from",
+        iso(START),
+        "--to",
+        iso(END),
+        "--json",
+    )
+    kpis = {k["name"]: k for k in json.loads(out)}
+    assert len(kpis) == 21
+    oee = json.loads(
+        _run(
+            "oee",
+            "--db",
+            filled,
+            "--asset",
+            "mill-1",
+            "--from",
+            iso(START),
+            "--to",
+            iso(END),
+            "--json",
+        )
+    )[0]
+    # A × effectiveness × Q = PRI·PQ·GQ / (PBT·PQ): the OEE, up to the product mix
+    assert kpis["Overall equipment effectiveness index (OEE)"]["value"] == pytest.approx(
+        oee["oee"], abs=0.01
+    )
+    assert kpis["Quality ratio"]["value"] == pytest.approx(oee["good"] / oee["total"])
+    worker = next(k for k in kpis.values() if k["name"].startswith("Worker efficiency"))
+    assert worker["value"] is None and worker["missing"]
+    energy = next(k for k in kpis.values() if k["name"].startswith("Comprehensive energy"))
+    assert energy["value"] is not None and energy["value"] > 0
+
+
+def test_energy_per_unit_and_per_state(filled: str) -> None:
+    reports = json.loads(
+        _run("energy", "--db", filled, "--from", iso(START), "--to", iso(END), "--json")
+    )
+    assert len(reports) == 4
+    for r in reports:
+        assert r["kwh"] > 0 and r["kwh_per_good"] > 0
+        assert sum(r["by_state"].values()) == pytest.approx(r["kwh"], rel=1e-6)
+        assert r["kg_co2e"] is None or r["kg_co2e"] > 0
+
+
+def test_compare_two_periods_with_deltas_and_roi(filled: str) -> None:
+    mid = START + 4 * 3600 * NS_PER_S
+    out = json.loads(
+        _run(
+            "compare",
+            "--db",
+            filled,
+            "--baseline",
+            f"{iso(START)}..{iso(mid)}",
+            "--pilot",
+            f"{iso(mid)}..{iso(END)}",
+            "--json",
+        )
+    )
+    oee = next(d for d in out["deltas"] if d["name"] == "oee")
+    assert oee["delta"] == pytest.approx(oee["pilot"] - oee["baseline"])
+    assert "assumptions" in out["roi"] and out["roi"]["assumptions"]
+    r = runner.invoke(
+        app, ["kpi", "compare", "--db", filled, "--baseline", "yesterday", "--pilot", "-1h..now"]
+    )
+    assert r.exit_code == 1 and "expected FROM..TO" in r.output
