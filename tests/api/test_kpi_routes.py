@@ -147,3 +147,30 @@ def test_a_correction_changes_the_oee_and_bad_input_is_refused(site):
         headers=site.headers("operator"),
     )
     assert bad.status_code == 422
+
+
+def test_iso22400_energy_and_compare_routes(site):
+    params = {"asset": "mill-1", "from": iso(START), "to": iso(END)}
+    viewer = site.headers("viewer")
+    kpis = site.client.get("/api/v1/kpi/iso22400", params=params, headers=viewer)
+    assert kpis.status_code == 200, kpis.text
+    names = {k["name"] for k in kpis.json()}
+    assert "Mean time to repair (MTTR)" in names and len(names) == 21
+    energy = site.client.get("/api/v1/kpi/energy", params=params, headers=viewer)
+    assert energy.status_code == 200, energy.text
+    (report,) = energy.json()
+    assert report["kwh"] > 0 and report["kwh_per_good"] > 0
+    mid = START + 4 * 3600 * NS_PER_S
+    cmp = site.client.get(
+        "/api/v1/kpi/compare",
+        params={
+            "asset": "mill-1",
+            "baseline_from": iso(START),
+            "baseline_to": iso(mid),
+            "pilot_from": iso(mid),
+            "pilot_to": iso(END),
+        },
+        headers=viewer,
+    )
+    assert cmp.status_code == 200, cmp.text
+    assert {"deltas", "roi"} <= set(cmp.json())

@@ -40,3 +40,11 @@ def test_one_machine_and_a_bad_range(client: TestClient, site: WebSite):
     assert page.status_code == 200 and machine in page.text
     bad = client.get("/oee", params={"from": "tomorrow-ish", "to": "now"})
     assert bad.status_code == 400 and "from" in bad.text
+
+
+def test_the_oee_page_shows_energy_per_unit(client: TestClient, site: WebSite):
+    log_in(client, "viewer")
+    html = client.get("/oee", params={"from": "-15m", "to": "now"}).text
+    energy = html.split('id="energy"')[1].split("</table>")[0]
+    assert energy.count("<tr><td>") == 4  # every machine of the job shop has a power signal
+    assert "kWh per good part" in energy

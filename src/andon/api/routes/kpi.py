@@ -12,6 +12,10 @@ from andon.core.clock import iso
 from andon.core.errors import InputError
 from andon.identity import Permission
 from andon.kpi.assets import AssetOee, asset_oee, asset_stop_reasons
+from andon.kpi.compare import compare, roi
+from andon.kpi.iso22400 import as_dict
+from andon.kpi.report import asset_report
+from andon.plant import Plant
 
 router = APIRouter(tags=["kpi"])
 
@@ -74,5 +78,92 @@ async def stops(
     def compute() -> list[dict[str, Any]]:
         found = asset_stop_reasons(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
         return [{"reason": r.reason, "seconds": r.seconds, "stops": r.stops} for r in found]
+
+    return await in_worker(request, compute)
+
+
+def _plant_of(ctx: Ctx) -> Plant:
+    if ctx.plant is None:
+        raise InputError("no plant model is loaded: KPIs need plant.yaml (andon serve --plant)")
+    return ctx.plant
+
+
+@router.get("/kpi/iso22400", name="kpi.iso22400", dependencies=[Depends(require(Permission.READ))])
+async def iso22400_kpis(
+    request: Request,
+    ctx: Ctx,
+    start: FromQuery,
+    end: ToQuery,
+    asset: Annotated[str | None, Query(max_length=255)] = None,
+) -> list[dict[str, Any]]:
+    """Every ISO 22400-2 KPI andon has the inputs for; the others with what is missing."""
+    plant = _plant_of(ctx)
+    start_ns, end_ns = span(start, end)
+    if end_ns <= start_ns:
+        raise InputError("the range is empty: to must be after from")
+
+    def compute() -> list[dict[str, Any]]:
+        report = asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
+        return [k.to_dict() for k in report.kpis]
+
+    return await in_worker(request, compute)
+
+
+@router.get("/kpi/energy", name="kpi.energy", dependencies=[Depends(require(Permission.READ))])
+async def energy(
+    request: Request,
+    ctx: Ctx,
+    start: FromQuery,
+    end: ToQuery,
+    asset: Annotated[str | None, Query(max_length=255)] = None,
+) -> list[dict[str, Any]]:
+    """kWh, cost and kg CO2e per unit and per good unit, and kWh per state, per machine."""
+    plant = _plant_of(ctx)
+    start_ns, end_ns = span(start, end)
+    if end_ns <= start_ns:
+        raise InputError("the range is empty: to must be after from")
+
+    def compute() -> list[dict[str, Any]]:
+        report = asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
+        return [e.to_dict() for e in report.energy]
+
+    return await in_worker(request, compute)
+
+
+@router.get("/kpi/compare", name="kpi.compare", dependencies=[Depends(require(Permission.READ))])
+async def compare_periods(
+    request: Request,
+    ctx: Ctx,
+    baseline_from: Annotated[str, Query(max_length=64)],
+    baseline_to: Annotated[str, Query(max_length=64)],
+    pilot_from: Annotated[str, Query(max_length=64)],
+    pilot_to: Annotated[str, Query(max_length=64)],
+    asset: Annotated[str | None, Query(max_length=255)] = None,
+) -> dict[str, Any]:
+    """Each KPI in a baseline and a pilot period, the deltas, and an ROI estimate."""
+    plant = _plant_of(ctx)
+    spans = [span(baseline_from, baseline_to), span(pilot_from, pilot_to)]
+    for s, e in spans:
+        if e <= s:
+            raise InputError("each period's end must be after its start")
+
+    def compute() -> dict[str, Any]:
+        base, trial = (
+            asset_report(plant, ctx.historian, asset or plant.root, s, e) for s, e in spans
+        )
+        keys = ("availability", "performance", "quality", "oee", "teep")
+        b = {k: getattr(base.oee, k) for k in keys} | as_dict(base.kpis)
+        t = {k: getattr(trial.oee, k) for k in keys} | as_dict(trial.kpis)
+        estimate = roi(
+            base.oee,
+            trial.oee,
+            plant.costs,
+            energy_baseline_kwh=base.kwh,
+            energy_pilot_kwh=trial.kwh,
+        )
+        return {
+            "deltas": [d.to_dict() for d in compare(b, t)],
+            "roi": estimate.to_dict(),
+        }
 
     return await in_worker(request, compute)

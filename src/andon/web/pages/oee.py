@@ -1,4 +1,5 @@
-"""OEE: the trend per period, the loss waterfall, the Pareto of stops, for any asset.
+"""OEE: the trend per period, the loss waterfall, the Pareto of stops and the energy per unit,
+for any asset.
 
 Everything is drawn on the server (bars are plain HTML widths, the trend an inline SVG), so
 the page needs no script and shows the same numbers as ``andon kpi oee`` and
@@ -19,6 +20,7 @@ from andon.core.clock import now_ns, parse_time
 from andon.core.errors import InputError
 from andon.identity import Permission
 from andon.kpi.assets import asset_oee, asset_stop_reasons
+from andon.kpi.report import asset_report
 from andon.web.nav import NavItem
 from andon.web.render import site_of
 
@@ -56,6 +58,7 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
     pareto = [(x.reason, x.seconds, x.stops) for x in reasons]
     top = pareto[0][1] if pareto else 1.0
     trend = [(row.period.name, row.result.oee) for row in rows]
+    energy = asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns).energy
     return {
         "asset": whole.asset,
         "start": start,
@@ -66,6 +69,8 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
         "waterfall": waterfall,
         "pareto": [(k, v, n, 100.0 * v / top if top else 0.0) for k, v, n in pareto],
         "trend": trend,
+        "energy": energy,
+        "currency": plant.calendar.currency,
         "machines": whole.machines if len(whole.machines) > 1 else (),
         "assets": [
             plant.root,
