@@ -20,8 +20,27 @@ from andon.kpi.periods import Period, periods, planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
 from andon.state.counts import read_parts
 from andon.state.derive import derive
+from andon.state.history import Parts, StateHistory
 
 DEFAULT_MICRO_STOP_S = 120.0
+
+
+class Readings:
+    """What one request reads per machine — its state history and parts over one range —
+    kept so that the OEE, the Pareto and the energy of one page read the historian once."""
+
+    def __init__(self, plant: Plant, historian: Historian) -> None:
+        self.plant, self.historian = plant, historian
+        self._kept: dict[tuple[str, int, int], tuple[StateHistory, Parts]] = {}
+
+    def of(self, ref: MachineRef, start_ns: int, end_ns: int) -> tuple[StateHistory, Parts]:
+        key = (ref.path, start_ns, end_ns)
+        found = self._kept.get(key)
+        if found is None:
+            history = derive(self.plant, ref, self.historian, start_ns, end_ns)
+            parts = read_parts(self.plant, ref, self.historian, start_ns, end_ns, history=history)
+            found = self._kept[key] = (history, parts)
+        return found
 
 
 @dataclass(frozen=True)
@@ -60,13 +79,13 @@ def machine_periods(
     ref: MachineRef,
     historian: Historian,
     spans: Sequence[Period],
+    readings: Readings | None = None,
 ) -> list[Oee]:
     """One machine's OEE in each period (the history is read once for the whole span)."""
     if not spans:
         return []
     start, end = spans[0].start_ns, spans[-1].end_ns
-    history = derive(plant, ref, historian, start, end)
-    parts = read_parts(plant, ref, historian, start, end, history=history)
+    history, parts = (readings or Readings(plant, historian)).of(ref, start, end)
     calendar = PlantCalendar(plant.calendar)
     # one pass over the unclipped history: a stop that crosses a shift change is measured
     # whole (a 10-minute breakdown split 1 + 9 is still a breakdown in both shifts)
@@ -87,13 +106,17 @@ def asset_oee(
     start_ns: int,
     end_ns: int,
     by: str | None = None,
+    readings: Readings | None = None,
 ) -> list[AssetOee]:
     """OEE of ``asset`` per period (``by``: shift, day, week, month, or None for the range)."""
     if end_ns <= start_ns:
         raise InputError("the range is empty: --to must be after --from")
     refs = machines_under(plant, asset)
     spans = periods(PlantCalendar(plant.calendar), start_ns, end_ns, by)  # type: ignore[arg-type]
-    per_machine = {ref.path: machine_periods(plant, ref, historian, spans) for ref in refs}
+    readings = readings or Readings(plant, historian)
+    per_machine = {
+        ref.path: machine_periods(plant, ref, historian, spans, readings) for ref in refs
+    }
     out = []
     for i, p in enumerate(spans):
         results = [per_machine[ref.path][i] for ref in refs]
@@ -121,7 +144,12 @@ def _aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: 
 
 
 def asset_stop_reasons(
-    plant: Plant, historian: Historian, asset: str, start_ns: int, end_ns: int
+    plant: Plant,
+    historian: Historian,
+    asset: str,
+    start_ns: int,
+    end_ns: int,
+    readings: Readings | None = None,
 ) -> list[StopReason]:
     """The Pareto of stops of every machine at or below ``asset``, added up by reason."""
     if end_ns <= start_ns:
@@ -130,7 +158,7 @@ def asset_stop_reasons(
     planned = planned_stops_for(calendar, start_ns, end_ns)
     totals: dict[str, tuple[float, int]] = {}
     for ref in machines_under(plant, asset):
-        history = derive(plant, ref, historian, start_ns, end_ns)
+        history, _ = (readings or Readings(plant, historian)).of(ref, start_ns, end_ns)
         for r in stop_reasons(history, planned, micro_stop_s(ref)):
             seconds, stops = totals.get(r.reason, (0.0, 0))
             totals[r.reason] = (seconds + r.seconds, stops + r.stops)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from andon.historian import Historian
-from andon.kpi.assets import machines_under, micro_stop_s
+from andon.kpi.assets import Readings, machines_under, micro_stop_s
 from andon.kpi.energy import EnergyCurve, EnergyReport, energy_report, from_power
 from andon.kpi.iso22400 import (
     Failures,
@@ -24,8 +24,6 @@ from andon.kpi.iso22400 import (
 from andon.kpi.oee import Oee, ideal_for, line_oee, oee
 from andon.kpi.periods import planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
-from andon.state.counts import read_parts
-from andon.state.derive import derive
 
 PART = "part"
 
@@ -53,7 +51,12 @@ def _power_curve(ref: MachineRef, historian: Historian, start: int, end: int) ->
 
 
 def asset_report(
-    plant: Plant, historian: Historian, asset: str, start_ns: int, end_ns: int
+    plant: Plant,
+    historian: Historian,
+    asset: str,
+    start_ns: int,
+    end_ns: int,
+    readings: Readings | None = None,
 ) -> AssetReport:
     """ISO 22400 KPIs and energy of ``asset`` (machines summed) in ``[start_ns, end_ns)``."""
     calendar = PlantCalendar(plant.calendar)
@@ -65,9 +68,9 @@ def asset_report(
     energy: list[EnergyReport] = []
     kwh: float | None = None
     refs = machines_under(plant, asset)
+    readings = readings or Readings(plant, historian)
     for ref in refs:
-        history = derive(plant, ref, historian, start_ns, end_ns)
-        parts = read_parts(plant, ref, historian, start_ns, end_ns, history=history)
+        history, parts = readings.of(ref, start_ns, end_ns)
         result = oee(
             history,
             parts,

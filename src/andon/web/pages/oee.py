@@ -19,7 +19,7 @@ from andon.api.routes.common import Ctx
 from andon.core.clock import now_ns, parse_time
 from andon.core.errors import InputError
 from andon.identity import Permission
-from andon.kpi.assets import asset_oee, asset_stop_reasons
+from andon.kpi.assets import Readings, asset_oee, asset_stop_reasons
 from andon.kpi.report import asset_report
 from andon.web.nav import NavItem
 from andon.web.render import site_of
@@ -44,8 +44,11 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
     now = now_ns()
     start_ns = parse_time(start, now=now, field="from")
     end_ns = parse_time(end, now=now, field="to")
-    rows = asset_oee(plant, ctx.historian, asset or plant.root, start_ns, end_ns, by)
-    whole = asset_oee(plant, ctx.historian, asset or plant.root, start_ns, end_ns, None)[0]
+    # one reading of each machine's states and parts serves every part of the page
+    readings = Readings(plant, ctx.historian)
+    target = asset or plant.root
+    rows = asset_oee(plant, ctx.historian, target, start_ns, end_ns, by, readings)
+    whole = asset_oee(plant, ctx.historian, target, start_ns, end_ns, None, readings)[0]
     r = whole.result
     planned = r.planned_s or 1.0
     waterfall = [("Planned production time", r.planned_s, 100.0 * r.planned_s / planned, "")]
@@ -54,11 +57,11 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
     waterfall.append(
         ("Fully productive time", r.fully_productive_s, 100 * r.fully_productive_s / planned, "ok")
     )
-    reasons = asset_stop_reasons(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
+    reasons = asset_stop_reasons(plant, ctx.historian, target, start_ns, end_ns, readings)
     pareto = [(x.reason, x.seconds, x.stops) for x in reasons]
     top = pareto[0][1] if pareto else 1.0
     trend = [(row.period.name, row.result.oee) for row in rows]
-    energy = asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns).energy
+    energy = asset_report(plant, ctx.historian, target, start_ns, end_ns, readings).energy
     return {
         "asset": whole.asset,
         "start": start,
