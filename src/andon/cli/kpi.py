@@ -15,7 +15,8 @@ from andon.core.clock import iso, now_ns, parse_time
 from andon.core.errors import InputError
 from andon.historian import open_historian
 from andon.kpi.assets import AssetOee, asset_oee
-from andon.plant import example_plant, load_plant
+from andon.kpi.report import AssetReport, asset_report
+from andon.plant import Plant, example_plant, load_plant
 
 app = typer.Typer(help="OEE, its six losses, and more KPIs.", no_args_is_help=True)
 
@@ -175,6 +176,18 @@ def _fmt(v: float | None, unit: str) -> str:
     return f"{v:,.3g} {unit}".strip()
 
 
+def _report(
+    plant_file: Path | None, db: str | None, asset: str | None, start: str, end: str
+) -> tuple[Plant, AssetReport]:
+    """The plant and the ISO 22400 and energy report of ``asset`` over ``--from``/``--to``."""
+    plant = load_plant(plant_file or example_plant("job_shop"))
+    start_ns, end_ns = _range(start, end)
+    if end_ns <= start_ns:
+        raise InputError("the range is empty: --to must be after --from")
+    with open_historian(db, create=False) as historian:
+        return plant, asset_report(plant, historian, asset or plant.root, start_ns, end_ns)
+
+
 @app.command("iso22400")
 def iso22400_command(
     asset: str | None = AssetOption,
@@ -185,15 +198,8 @@ def iso22400_command(
     db: str | None = DbOption,
 ) -> None:
     """Every ISO 22400-2 KPI andon has the inputs for; the others with what is missing."""
-    from andon.kpi.report import asset_report
-
     with reported():
-        plant = load_plant(plant_file or example_plant("job_shop"))
-        start_ns, end_ns = _range(start, end)
-        if end_ns <= start_ns:
-            raise InputError("the range is empty: --to must be after --from")
-        with open_historian(db, create=False) as historian:
-            report = asset_report(plant, historian, asset or plant.root, start_ns, end_ns)
+        _, report = _report(plant_file, db, asset, start, end)
         if as_json:
             sys.stdout.write(json.dumps([k.to_dict() for k in report.kpis], indent=1) + "\n")
             return
@@ -215,15 +221,8 @@ def energy_command(
     db: str | None = DbOption,
 ) -> None:
     """kWh, cost (time-of-use tariffs) and kg CO2e per unit, and kWh per machine state."""
-    from andon.kpi.report import asset_report
-
     with reported():
-        plant = load_plant(plant_file or example_plant("job_shop"))
-        start_ns, end_ns = _range(start, end)
-        if end_ns <= start_ns:
-            raise InputError("the range is empty: --to must be after --from")
-        with open_historian(db, create=False) as historian:
-            report = asset_report(plant, historian, asset or plant.root, start_ns, end_ns)
+        plant, report = _report(plant_file, db, asset, start, end)
         if as_json:
             sys.stdout.write(json.dumps([e.to_dict() for e in report.energy], indent=1) + "\n")
             return
@@ -271,7 +270,6 @@ def compare_command(
     configured costs (plant.yaml `costs:`)."""
     from andon.kpi.compare import compare, roi
     from andon.kpi.iso22400 import as_dict
-    from andon.kpi.report import asset_report
 
     with reported():
         plant = load_plant(plant_file or example_plant("job_shop"))

@@ -14,7 +14,7 @@ from andon.identity import Permission
 from andon.kpi.assets import AssetOee, asset_oee, asset_stop_reasons
 from andon.kpi.compare import compare, roi
 from andon.kpi.iso22400 import as_dict
-from andon.kpi.report import asset_report
+from andon.kpi.report import AssetReport, asset_report
 from andon.plant import Plant
 
 router = APIRouter(tags=["kpi"])
@@ -88,6 +88,20 @@ def _plant_of(ctx: Ctx) -> Plant:
     return ctx.plant
 
 
+async def _report(
+    request: Request, ctx: Ctx, asset: str | None, start: str, end: str
+) -> AssetReport:
+    """The ISO 22400 and energy report of ``asset`` over the range, computed off the loop."""
+    plant = _plant_of(ctx)
+    start_ns, end_ns = span(start, end)
+    if end_ns <= start_ns:
+        raise InputError("the range is empty: to must be after from")
+    return await in_worker(
+        request,
+        lambda: asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns),
+    )
+
+
 @router.get("/kpi/iso22400", name="kpi.iso22400", dependencies=[Depends(require(Permission.READ))])
 async def iso22400_kpis(
     request: Request,
@@ -97,16 +111,8 @@ async def iso22400_kpis(
     asset: Annotated[str | None, Query(max_length=255)] = None,
 ) -> list[dict[str, Any]]:
     """Every ISO 22400-2 KPI andon has the inputs for; the others with what is missing."""
-    plant = _plant_of(ctx)
-    start_ns, end_ns = span(start, end)
-    if end_ns <= start_ns:
-        raise InputError("the range is empty: to must be after from")
-
-    def compute() -> list[dict[str, Any]]:
-        report = asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
-        return [k.to_dict() for k in report.kpis]
-
-    return await in_worker(request, compute)
+    report = await _report(request, ctx, asset, start, end)
+    return [k.to_dict() for k in report.kpis]
 
 
 @router.get("/kpi/energy", name="kpi.energy", dependencies=[Depends(require(Permission.READ))])
@@ -118,16 +124,8 @@ async def energy(
     asset: Annotated[str | None, Query(max_length=255)] = None,
 ) -> list[dict[str, Any]]:
     """kWh, cost and kg CO2e per unit and per good unit, and kWh per state, per machine."""
-    plant = _plant_of(ctx)
-    start_ns, end_ns = span(start, end)
-    if end_ns <= start_ns:
-        raise InputError("the range is empty: to must be after from")
-
-    def compute() -> list[dict[str, Any]]:
-        report = asset_report(plant, ctx.historian, asset or plant.root, start_ns, end_ns)
-        return [e.to_dict() for e in report.energy]
-
-    return await in_worker(request, compute)
+    report = await _report(request, ctx, asset, start, end)
+    return [e.to_dict() for e in report.energy]
 
 
 @router.get("/kpi/compare", name="kpi.compare", dependencies=[Depends(require(Permission.READ))])
