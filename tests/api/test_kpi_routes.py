@@ -174,3 +174,52 @@ def test_iso22400_energy_and_compare_routes(site):
     )
     assert cmp.status_code == 200, cmp.text
     assert {"deltas", "roi"} <= set(cmp.json())
+
+
+def test_questions_too_big_to_answer_are_refused(site):
+    viewer = site.headers("viewer")
+    r = site.client.get(
+        "/api/v1/kpi/oee",
+        params={"from": "2016-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+        headers=viewer,
+    )
+    assert r.status_code == 400 and "three years" in r.json()["detail"]
+    r = site.client.get(
+        "/api/v1/kpi/oee",
+        params={"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "by": "shift"},
+        headers=viewer,
+    )
+    assert r.status_code == 400 and "periods by shift" in r.json()["detail"]
+
+
+def test_the_line_is_counted_the_same_by_oee_and_by_iso22400(site):
+    line = "springfield/machining/cell-1"
+    params = {"asset": line, "from": iso(START), "to": iso(END)}
+    viewer = site.headers("viewer")
+    (oee,) = site.client.get("/api/v1/kpi/oee", params=params, headers=viewer).json()
+    kpis = site.client.get("/api/v1/kpi/iso22400", params=params, headers=viewer).json()
+    index = next(k for k in kpis if k["name"].startswith("Overall equipment effectiveness"))
+    assert oee["basis"].startswith("bottleneck")
+    assert index["value"] == pytest.approx(oee["oee"], abs=0.01)
+
+
+def test_operators_speak_of_machines_of_the_plant(site):
+    op = site.headers("operator")
+    for body in (
+        {"asset": "nosuch", "at": iso(START), "reason": "x"},
+        {"asset": "springfield/machining", "at": iso(START), "reason": "x"},
+        {"asset": "springfield/machining/cell-1/mill-1", "at": iso(START), "reason": "  "},
+    ):
+        r = site.client.post("/api/v1/state/reason", json=body, headers=op)
+        assert r.status_code == 400, body
+    r = site.client.post(
+        "/api/v1/production/parts",
+        json={
+            "asset": "springfield/machining/cell-1/mill-1",
+            "at": iso(START),
+            "product": "no-such-product",
+            "result": "scrap",
+        },
+        headers=op,
+    )
+    assert r.status_code == 400 and "not a product" in r.json()["detail"]

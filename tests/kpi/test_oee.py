@@ -540,3 +540,17 @@ def test_line_oee_from_the_bottleneck_and_weighted() -> None:
     assert w.planned_s == 43200
     with pytest.raises(ValueError, match="bottleneck"):
         line_oee([m1, m2], "bottleneck", bottleneck="m9")
+
+
+def test_parts_without_any_run_time_leave_oee_undefined():
+    """A machine whose state is unknown all shift but whose counter counted parts: the parts
+    are a data problem, and OEE is undefined rather than their ideal time over planned time."""
+    from andon.state.history import NO_DATA
+
+    t0 = 1_767_250_800 * NS_PER_S
+    end = t0 + 3600 * NS_PER_S
+    history = StateHistory.of("s/a/l/m", t0, end, [(t0, NO_DATA, "no state signal")])
+    parts = Parts.of("s/a/l/m", [(t0 + 60 * NS_PER_S, "A", "good")])
+    r = oee(history, parts, planned_stops=[], ideal_s=lambda _p: 60.0, micro_stop_s=120.0)
+    assert r.availability == 0.0 and r.oee is None and r.teep is None
+    assert r.problems

@@ -23,6 +23,20 @@ from andon.state.derive import derive
 from andon.state.history import Parts, StateHistory
 
 DEFAULT_MICRO_STOP_S = 120.0
+MAX_PERIODS = 1000
+"""Most periods one question may ask for (by shift, about eleven months)."""
+MAX_RANGE_DAYS = 3 * 366
+"""Longest range one question may cover: computing it must not tie the server up."""
+
+
+def check_range(start_ns: int, end_ns: int) -> None:
+    """Refuse an empty or backwards range, and one longer than ``MAX_RANGE_DAYS``."""
+    if end_ns <= start_ns:
+        raise InputError("the range is empty: its end must be after its start")
+    if end_ns - start_ns > MAX_RANGE_DAYS * 86_400 * 10**9:
+        raise InputError(
+            f"the range is longer than {MAX_RANGE_DAYS} days; ask for at most three years"
+        )
 
 
 class Readings:
@@ -109,10 +123,14 @@ def asset_oee(
     readings: Readings | None = None,
 ) -> list[AssetOee]:
     """OEE of ``asset`` per period (``by``: shift, day, week, month, or None for the range)."""
-    if end_ns <= start_ns:
-        raise InputError("the range is empty: --to must be after --from")
+    check_range(start_ns, end_ns)
     refs = machines_under(plant, asset)
     spans = periods(PlantCalendar(plant.calendar), start_ns, end_ns, by)  # type: ignore[arg-type]
+    if len(spans) > MAX_PERIODS:
+        raise InputError(
+            f"{len(spans)} periods by {by}: at most {MAX_PERIODS}; shorten the range or ask "
+            "by a longer period"
+        )
     readings = readings or Readings(plant, historian)
     per_machine = {
         ref.path: machine_periods(plant, ref, historian, spans, readings) for ref in refs
@@ -123,11 +141,11 @@ def asset_oee(
         if len(refs) == 1:
             out.append(AssetOee(p, refs[0].path, results[0], (results[0],)))
             continue
-        out.append(AssetOee(p, asset, _aggregate(plant, refs, results, asset), tuple(results)))
+        out.append(AssetOee(p, asset, aggregate(plant, refs, results, asset), tuple(results)))
     return out
 
 
-def _aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: str) -> Oee:
+def aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: str) -> Oee:
     """A line's OEE as configured; above a line, the lines' weighted by planned time."""
     lines: dict[str, list[tuple[MachineRef, Oee]]] = {}
     for ref, r in zip(refs, results, strict=True):
@@ -152,8 +170,7 @@ def asset_stop_reasons(
     readings: Readings | None = None,
 ) -> list[StopReason]:
     """The Pareto of stops of every machine at or below ``asset``, added up by reason."""
-    if end_ns <= start_ns:
-        raise InputError("the range is empty: --to must be after --from")
+    check_range(start_ns, end_ns)
     calendar = PlantCalendar(plant.calendar)
     planned = planned_stops_for(calendar, start_ns, end_ns)
     totals: dict[str, tuple[float, int]] = {}

@@ -181,6 +181,7 @@ class _Sums:
     def result(
         self, asset: str, start_ns: int, end_ns: int, problems: Iterable[str], basis: str = ""
     ) -> Oee:
+        orphans = self.run_s <= 0 and self.total > 0
         return Oee(
             asset=asset,
             start_ns=start_ns,
@@ -199,9 +200,11 @@ class _Sums:
             availability=_ratio(self.run_s, self.planned_s),
             performance=_ratio(self.net_run_s, self.run_s),
             quality=_ratio(self.fully_productive_s, self.net_run_s),
-            oee=_ratio(self.fully_productive_s, self.planned_s),
+            # parts judged without any run time are a data problem (reported): OEE is then
+            # undefined, not the ratio of their ideal time to planned time
+            oee=None if orphans else _ratio(self.fully_productive_s, self.planned_s),
             utilization=_ratio(self.planned_s, self.all_time_s),
-            teep=_ratio(self.fully_productive_s, self.all_time_s),
+            teep=None if orphans else _ratio(self.fully_productive_s, self.all_time_s),
             problems=tuple(dict.fromkeys(problems)),
             basis=basis,
         )

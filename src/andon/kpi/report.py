@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from andon.historian import Historian
-from andon.kpi.assets import Readings, machines_under, micro_stop_s
+from andon.kpi.assets import Readings, aggregate, check_range, machines_under, micro_stop_s
 from andon.kpi.energy import EnergyCurve, EnergyReport, energy_report, from_power
 from andon.kpi.iso22400 import (
     Failures,
@@ -21,7 +21,7 @@ from andon.kpi.iso22400 import (
     iso22400,
     order_execution_s,
 )
-from andon.kpi.oee import Oee, ideal_for, line_oee, oee
+from andon.kpi.oee import Oee, ideal_for, oee
 from andon.kpi.periods import planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
 
@@ -59,6 +59,7 @@ def asset_report(
     readings: Readings | None = None,
 ) -> AssetReport:
     """ISO 22400 KPIs and energy of ``asset`` (machines summed) in ``[start_ns, end_ns)``."""
+    check_range(start_ns, end_ns)
     calendar = PlantCalendar(plant.calendar)
     planned = planned_stops_for(calendar, start_ns, end_ns)
     results: list[Oee] = []
@@ -103,7 +104,8 @@ def asset_report(
             )
             energy.append(report)
             kwh = (kwh or 0.0) + report.kwh
-    total = results[0] if len(results) == 1 else line_oee(results, "weighted", asset=asset)
+    # a line as configured (bottleneck or weighted), as ``andon kpi oee`` counts it
+    total = results[0] if len(results) == 1 else aggregate(plant, refs, results, asset)
     fails = Failures(fail_events, tuple(repairs), operating, to_failure)
     inputs = inputs_from_oee(total, failure_data=fails, aoet_s=aoet, energy_kwh=kwh)
     return AssetReport(total.asset, total, iso22400(inputs), energy, kwh)

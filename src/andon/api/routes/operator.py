@@ -17,10 +17,34 @@ from andon.api.encode import event_record
 from andon.api.routes.common import Ctx
 from andon.api.schemas import EventOut, Schema
 from andon.core.clock import now_ns, parse_time
+from andon.core.errors import InputError
 from andon.identity import Permission, Principal
 from andon.state.reasons import correct, enter_parts, set_reason
 
 router = APIRouter(tags=["operator"])
+
+
+def _machine(ctx: Ctx, asset: str) -> str:
+    """With a plant model loaded, ``asset`` must be one of its machines (what an operator says
+    about an area or an unknown asset could never reach a KPI)."""
+    if ctx.plant is None:
+        return asset
+    machines = [ref.path for ref in ctx.plant.machines()]
+    if asset not in machines:
+        raise InputError(f"asset {asset!r}: not a machine of the plant; e.g. {machines[0]}")
+    return asset
+
+
+def _product(ctx: Ctx, product: str) -> str:
+    if ctx.plant is not None and ctx.plant.products:
+        known = [p.id for p in ctx.plant.products]
+        if product not in known:
+            raise InputError(
+                f"product {product!r}: not a product of the plant ({', '.join(known)})"
+            )
+    return product
+
+
 Operator = Annotated[Principal, Depends(require(Permission.ENTER_DOWNTIME_REASON))]
 Time = Annotated[str, Field(max_length=64, description="ISO 8601 with offset, 'now' or -2h")]
 Asset = Annotated[str, Field(max_length=255, description="the machine's asset path")]
@@ -55,8 +79,10 @@ def reason(body: ReasonIn, request: Request, ctx: Ctx, who: Operator) -> EventOu
     """Give the stop that covers ``at`` a reason code (it shows in the Pareto of stops)."""
     note = note_of(request)
     note.target, note.details = body.asset, {"at": body.at, "reason": body.reason}
+    if not body.reason.strip():
+        raise InputError("reason: say why the machine stopped (a reason code or a few words)")
     at = parse_time(body.at, now=now_ns(), field="at")
-    event = set_reason(ctx.historian, body.asset, at, body.reason, by=who.actor)
+    event = set_reason(ctx.historian, _machine(ctx, body.asset), at, body.reason, by=who.actor)
     return EventOut(**event_record(event))
 
 
@@ -69,7 +95,8 @@ def correction(body: CorrectionIn, request: Request, ctx: Ctx, who: Operator) ->
     now = now_ns()
     start = parse_time(body.start, now=now, field="from")
     end = parse_time(body.end, now=now, field="to")
-    event = correct(ctx.historian, body.asset, start, end, body.state, body.reason, by=who.actor)
+    asset = _machine(ctx, body.asset)
+    event = correct(ctx.historian, asset, start, end, body.state, body.reason, by=who.actor)
     return EventOut(**event_record(event))
 
 
@@ -85,7 +112,6 @@ def parts(body: PartsIn, request: Request, ctx: Ctx, who: Operator) -> EventOut:
         "count": body.count,
     }
     at = parse_time(body.at, now=now_ns(), field="at")
-    event = enter_parts(
-        ctx.historian, body.asset, at, body.product, body.result, body.count, by=who.actor
-    )
+    asset, product = _machine(ctx, body.asset), _product(ctx, body.product)
+    event = enter_parts(ctx.historian, asset, at, product, body.result, body.count, by=who.actor)
     return EventOut(**event_record(event))

@@ -12,9 +12,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
-from andon.api.access import require
+from andon.api.access import in_worker, require
 from andon.api.routes.common import Ctx
 from andon.core.clock import now_ns, parse_time
 from andon.core.errors import InputError
@@ -69,7 +68,7 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
         "by": by or "",
         "rows": rows,
         "whole": r,
-        "waterfall": waterfall,
+        "waterfall": waterfall if r.planned_s > 0 else [],
         "pareto": [(k, v, n, 100.0 * v / top if top else 0.0) for k, v, n in pareto],
         "trend": trend,
         "energy": energy,
@@ -94,7 +93,5 @@ async def oee_page(
 ) -> HTMLResponse:
     """OEE of an asset over a range, per period, with its losses."""
 
-    def render() -> HTMLResponse:
-        return site_of(request).render(request, "oee.html", **page_data(ctx, asset, start, end, by))
-
-    return await run_in_threadpool(render)
+    data = await in_worker(request, lambda: page_data(ctx, asset, start, end, by))
+    return site_of(request).render(request, "oee.html", **data)
