@@ -39,6 +39,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from andon.connect.health import SourceHealth
+from andon.connect.mqtt_socket import BufferedClient
 from andon.core.errors import InputError
 from andon.plant.sources import Tls
 
@@ -132,7 +133,7 @@ class MqttLink:
         self.manual_ack = manual_ack
         self.keepalive = keepalive
         self.max_pending = max_pending
-        client = paho.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=clean_session,
