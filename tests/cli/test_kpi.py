@@ -154,3 +154,23 @@ def test_a_range_without_planned_time_is_undefined_not_zero(filled: str, tmp_pat
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.output)
     assert row["planned_s"] == 0 and row["oee"] is None and row["availability"] is None
+
+
+def test_a_line_keeps_every_machines_problems(filled: str) -> None:
+    # The last hour of data and the hour after it: every machine lacks state data for the
+    # second hour. The cell's OEE is its bottleneck's, but no machine's problem is dropped.
+    hour = 3600 * NS_PER_S
+    args = ["kpi", "oee", "--db", filled, "--from", iso(END - hour), "--to", iso(END + hour)]
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.output)
+    assert row["basis"].startswith("bottleneck ")
+    assert len(row["machines"]) == 4
+    for m in row["machines"]:
+        assert any("no state data" in p for p in m["problems"]), m["asset"]
+        for p in m["problems"]:
+            assert p.startswith(m["asset"] + ": ")
+            assert p in row["problems"]
+    # the table prints each of them once (the line's hold the machines')
+    text = runner.invoke(app, args).output
+    assert text.count("note:") == len(row["problems"])

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from andon.audit import AuditLog
 from andon.cli.app import app
 from andon.core.clock import NS_PER_S, iso, parse_time
 from andon.historian import open_historian
+from andon.historian.kept import Kept
 from andon.plant import example_plant, load_plant
 from andon.sim import VirtualPlant
 
@@ -107,3 +110,48 @@ def test_compare_two_periods_with_deltas_and_roi(filled: str) -> None:
         app, ["kpi", "compare", "--db", filled, "--baseline", "yesterday", "--pilot", "-1h..now"]
     )
     assert r.exit_code == 1 and "expected FROM..TO" in r.output
+
+
+def test_compare_refuses_the_roi_of_a_period_without_data(filled: str) -> None:
+    # 15:00-16:00 in Berlin, an hour of the late shift after the virtual plant stopped writing:
+    # planned, but without any state data. Its OEE would read 0 %: no ROI from that.
+    hour = 3600 * NS_PER_S
+    args = [
+        "compare",
+        "--db",
+        filled,
+        "--baseline",
+        f"{iso(START)}..{iso(START + 4 * hour)}",
+        "--pilot",
+        f"{iso(END + hour)}..{iso(END + 2 * hour)}",
+    ]
+    out = json.loads(_run(*args, "--json"))
+    assert out["roi"] is None
+    first = out["problems"][0]
+    assert first.startswith(f"no ROI estimate: the pilot ({iso(END + hour)}")
+    assert "no state data for any of its 1.00 planned hours" in first
+    assert any(p.startswith("pilot: ") and "no state data" in p for p in out["problems"])
+    deltas = {d["name"]: d for d in out["deltas"]}
+    assert deltas["oee"]["baseline"] is not None  # what is defined is still shown
+    assert deltas["Scrap ratio"]["baseline"] is not None and deltas["Scrap ratio"]["pilot"] is None
+    text = _run(*args)
+    assert "no ROI estimate: the pilot" in text
+    assert "saved over the pilot period" not in text
+
+
+def test_forget_drops_the_kept_results_and_is_audited(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/andon.db"
+    with open_historian(url) as h:
+        h.keep(
+            [
+                Kept("s/a/l/m", "oee", 0, 10, "f", 1, "{}"),
+                Kept("s/a/l2/m", "oee", 0, 10, "f", 1, "{}"),
+            ]
+        )
+    r = runner.invoke(app, ["kpi", "forget", "--asset", "s/a/l", "--db", url])
+    assert r.exit_code == 0, r.output
+    assert "dropped 1 kept result" in r.output
+    with open_historian(url, create=False) as h:
+        assert [k.asset for k in h.kept("oee", ["s/a/l/m", "s/a/l2/m"], 0, 10)] == ["s/a/l2/m"]
+        (entry,) = [e for e in AuditLog(h.engine).entries() if e.action == "forget_kept"]
+        assert entry.target == "s/a/l" and entry.details == {"dropped": 1}

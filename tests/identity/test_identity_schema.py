@@ -1,4 +1,4 @@
-"""Migrations 0002 and 0003 create exactly the tables the identity and audit rooms describe."""
+"""The migrations create exactly the tables the historian, identity and audit rooms describe."""
 
 from __future__ import annotations
 
@@ -30,4 +30,4 @@ def test_migrations_match_the_rooms_tables(db_url: str) -> None:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     engine.dispose()
     assert diff == []
-    assert version == "0003"
+    assert version == "0004"

@@ -3,27 +3,33 @@ pilot period (hand-computed figures next to each assertion)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from andon.kpi.compare import compare, roi
+from andon.core.errors import InputError
+from andon.kpi.compare import MIN_STATE_DATA, compare, comparison, roi, roi_refusals
 from andon.kpi.oee import LOSSES, STOP_LABELS, Oee
 from andon.plant.production import Costs
 
+T0 = 1_780_000_000 * 10**9
 
-def period(planned_h: float, run_h: float, total: int, scrap: int) -> Oee:
-    """An ``Oee`` with just what ROI reads: planned and run time, parts and scrap."""
+
+def period(planned_h: float, run_h: float, total: int, scrap: int, no_data_h: float = 0.0) -> Oee:
+    """An ``Oee`` with just what ROI reads: planned and run time, time without state data (a
+    stop, so not run time), parts and scrap; OEE = run / planned (every part ideal and good)."""
     planned, run = planned_h * 3600, run_h * 3600
     return Oee(
         asset="acme/p/a/l/m1",
-        start_ns=0,
-        end_ns=int(planned * 1e9) or 1,
+        start_ns=T0,
+        end_ns=T0 + (int(planned * 1e9) or 1),
         all_time_s=planned,
         planned_s=planned,
         run_s=run,
         net_run_s=run,
         fully_productive_s=run,
         losses=dict.fromkeys(LOSSES, 0.0),
-        stops_by_state=dict.fromkeys(STOP_LABELS, 0.0),
+        stops_by_state=dict.fromkeys(STOP_LABELS, 0.0) | {"no_data": no_data_h * 3600},
         total=total,
         good=total - scrap,
         scrap=scrap,
@@ -31,7 +37,7 @@ def period(planned_h: float, run_h: float, total: int, scrap: int) -> Oee:
         availability=run / planned if planned else None,
         performance=None,
         quality=None,
-        oee=None,
+        oee=run / planned if planned else None,
         utilization=None,
         teep=None,
     )
@@ -112,20 +118,73 @@ def test_roi_worse_pilot_is_a_loss() -> None:
     assert any("no energy data" in a for a in r.assumptions)
 
 
-def test_roi_baseline_without_planned_time() -> None:
+def test_roi_is_refused_when_a_period_has_no_planned_time() -> None:
+    # Undefined OEE is not OEE 0: no downtime "saved" against a baseline that planned nothing.
+    base, pilot = period(0, 0, 0, 0), period(8, 7, 100, 2)
+    (reason,) = roi_refusals(base, pilot)
+    assert reason.startswith("no ROI estimate: the baseline (2026-05-28T")
+    assert "no planned production time" in reason and "OEE is undefined" in reason
+    with pytest.raises(InputError, match=r"baseline .* no planned production time"):
+        roi(base, pilot, COSTS, energy_baseline_kwh=0.0, energy_pilot_kwh=50.0)
+    # the KPIs that are defined still compare; the ROI is None and the reason is a problem
+    c = comparison(base, pilot, COSTS, baseline_kpis={"Scrap ratio": None}, pilot_kpis={})
+    assert c.roi is None and c.problems == (reason,)
+    deltas = {d.name: d for d in c.deltas}
+    assert deltas["oee"].baseline is None and deltas["oee"].pilot == pytest.approx(7 / 8)
+    assert deltas["oee"].delta is None
+    assert c.to_dict()["roi"] is None and c.to_dict()["problems"] == [reason]
+
+
+def test_roi_is_refused_when_a_period_has_no_state_data() -> None:
+    # 8 planned hours all without state data: "down" only because nothing was recorded.
+    # Estimated as before, it would "save" (1 − 0.1) × 8 h × 500 = 3600 against this baseline.
+    blind, pilot = period(8, 0, 0, 0, no_data_h=8), period(8, 7.2, 100, 2)
+    (reason,) = roi_refusals(blind, pilot)
+    assert "the baseline" in reason and "no state data for any of its 8.00 planned hours" in reason
+    # mostly blind (2 h of 8 with data): refused too, saying how much data there is
+    (reason,) = roi_refusals(period(8, 1, 10, 0), period(8, 1, 10, 0, no_data_h=6))
+    assert "the pilot" in reason and "state data for only 2.00 h of its 8.00" in reason
+    assert MIN_STATE_DATA == 0.5
+    c = comparison(blind, pilot, COSTS)
+    assert c.roi is None and "no state data" in c.problems[0]
+    # both periods at once: each named
+    assert [r.split("(")[0] for r in roi_refusals(blind, period(0, 0, 0, 0))] == [
+        "no ROI estimate: the baseline ",
+        "no ROI estimate: the pilot ",
+    ]
+
+
+def test_parts_without_run_time_refuse_the_roi() -> None:
+    orphans = replace(period(8, 0, 40, 0), oee=None, teep=None)  # as oee() leaves them
+    (reason,) = roi_refusals(period(8, 7, 100, 2), orphans)
+    assert "the pilot" in reason and "40 parts judged without run time" in reason
+
+
+def test_some_missing_state_data_is_estimated_and_said() -> None:
+    # The pilot lacks state data for 1 of its 8 h: counted as downtime, and said so.
+    base, pilot = period(8, 6, 100, 2), period(8, 6.5, 100, 2, no_data_h=1)
+    assert roi_refusals(base, pilot) == ()
+    r = roi(base, pilot, COSTS)
+    assert r.downtime_hours_saved == pytest.approx(0.5)  # (2/8 − 1.5/8) × 8 h
+    assert any(
+        "pilot has no state data for 1.00 of its 8.00 planned hours" in a for a in r.assumptions
+    )
+    assert not any("baseline has no state data" in a for a in r.assumptions)
+    c = comparison(base, pilot, COSTS)
+    assert c.roi == r and c.problems == ()
+
+
+def test_a_period_without_parts_leaves_only_scrap_and_energy_undefined() -> None:
     r = roi(
-        period(0, 0, 0, 0),
+        period(8, 6, 0, 0),
         period(8, 7, 100, 2),
         COSTS,
         energy_baseline_kwh=0.0,
         energy_pilot_kwh=50.0,
     )
-    assert r.downtime_hours_saved is None
-    assert r.downtime_saving is None
-    assert r.scrap_saving is None
-    assert r.energy_saving is None
-    assert r.total_saving == 0.0
-    assert any("baseline has no planned production time" in a for a in r.assumptions)
+    assert r.downtime_saving == pytest.approx(500.0)  # (0.25 − 0.125) × 8 h × 500
+    assert r.scrap_saving is None and r.energy_saving is None
+    assert r.total_saving == pytest.approx(500.0)
     assert any("baseline produced no parts" in a for a in r.assumptions)
     assert any("made no units" in a for a in r.assumptions)
 

@@ -218,5 +218,33 @@ def test_order_execution_time() -> None:
 
 def test_to_dict_is_json_ready() -> None:
     d = iso22400(worked_inputs())[0].to_dict()
-    assert set(d) == {"name", "value", "unit", "formula", "missing"}
-    assert isinstance(d["missing"], list)
+    assert set(d) == {"name", "value", "unit", "formula", "missing", "notes"}
+    assert isinstance(d["missing"], list) and isinstance(d["notes"], list)
+
+
+def test_a_ratio_above_one_is_kept_with_a_note_on_the_data() -> None:
+    # The worked example's orders span 7152 s (first to last part) while the machine was busy
+    # 25800 s and producing 21420 s: allocation ratio 3.61, production process ratio 2.99.
+    kpis = {k.name: k for k in iso22400(worked_inputs())}
+    alloc = kpis["Allocation ratio"]
+    assert alloc.value == pytest.approx(25800 / 7152)  # kept, not clipped
+    (note,) = alloc.notes
+    assert note.startswith("361% is above 100%,")
+    assert "first to its last part" in note and "order number" in note
+    assert "data problem" in note
+    (note,) = kpis["Production process ratio"].notes
+    assert note.startswith("299% is above 100%,") and "in APT but not in AOET" in note
+    noted = {name for name, k in kpis.items() if k.notes}
+    assert noted == {"Allocation ratio", "Production process ratio"}
+    assert kpis["Allocation ratio"].to_dict()["notes"] == [alloc.notes[0]]
+    # Parts whose ideal time exceeds the producing time: effectiveness 25000 / 21420 = 1.17.
+    fast = {k.name: k for k in iso22400(replace(worked_inputs(), pri_x_pq_s=25000.0))}
+    assert fast["Effectiveness"].value == pytest.approx(25000 / 21420)
+    (note,) = fast["Effectiveness"].notes
+    assert "ideal cycle time too long" in note
+    # A × E × QR = 25000/27000 × 0.95 = 0.88: a ratio at or below 1 gets no note
+    assert fast["Overall equipment effectiveness index (OEE)"].notes == ()
+    # exactly 1 (orders spanning the busy time) is fine
+    exact = {k.name: k for k in iso22400(replace(worked_inputs(), aoet_s=25800.0))}
+    assert exact["Allocation ratio"].value == pytest.approx(1.0)
+    assert exact["Allocation ratio"].notes == ()

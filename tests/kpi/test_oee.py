@@ -3,6 +3,7 @@ written next to each assertion)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -540,6 +541,37 @@ def test_line_oee_from_the_bottleneck_and_weighted() -> None:
     assert w.planned_s == 43200
     with pytest.raises(ValueError, match="bottleneck"):
         line_oee([m1, m2], "bottleneck", bottleneck="m9")
+
+
+def test_line_oee_keeps_every_machines_problems_named_by_machine() -> None:
+    line = "acme/p/a/l"
+    kw: dict[str, Any] = {"planned_stops": [], "ideal_s": const(60), "micro_stop_s": 120}
+    # m1 (fast, not the bottleneck): 100 parts of 60 s in 1 h running → performance 167 %.
+    # m2 (the bottleneck): 30 min running, then 30 min without state data.
+    m1 = oee(
+        history([(0, M.RUNNING)], H, f"{line}/m1"),
+        Parts.of(f"{line}/m1", [(ts, "X", "good") for ts in every(0, 100, 36)]),
+        **kw,
+    )
+    m2 = oee(
+        history([(0, M.RUNNING), (30 * MIN, NO_DATA)], H, f"{line}/m2"),
+        Parts.of(f"{line}/m2", [(ts, "X", "good") for ts in every(0, 30, 60)]),
+        **kw,
+    )
+    fast = f"{line}/m1: performance 167% — is the ideal cycle time of product X (60 s) too long?"
+    blind = f"{line}/m2: no state data for 1800 s of planned production time (counted as stops)"
+    assert (m1.problems, m2.problems) == ((fast,), (blind,))
+    neck = line_oee([m1, m2], "bottleneck", bottleneck="m2")
+    assert neck.oee == m2.oee == 0.5  # the figure is the bottleneck's alone
+    assert neck.problems == (blind, fast)  # the bottleneck's first, none lost
+    # weighted: a problem that names no asset gets its result's asset in front
+    bare = replace(m1, problems=("no parts counter configured",))
+    w = line_oee([bare, m2], "weighted")
+    assert w.problems == (f"{line}/m1: no parts counter configured", blind)
+    # above a line: the lines' problems already name their machines and stay as they are
+    other = replace(m1, asset="acme/p/a/k/m9", problems=("acme/p/a/k/m9: clock drift",))
+    area = line_oee([neck, line_oee([other], "weighted")], "weighted", asset="acme/p/a")
+    assert area.problems == (blind, fast, "acme/p/a/k/m9: clock drift")
 
 
 def test_parts_without_any_run_time_leave_oee_undefined():

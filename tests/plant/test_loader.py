@@ -225,3 +225,75 @@ def test_alias_bomb_is_answered_quickly():
     )
     found = problems(MINIMAL + bomb)
     assert any("unknown field" in p for p in found)
+
+
+def test_state_and_counter_tags_must_be_declared_on_their_lines():
+    text = MINIMAL.replace(
+        "            ideal_cycle_time: 75s\n",
+        """\
+            ideal_cycle_time: 75s
+            state:
+              tag: state_code
+            counter: {tag: parts}
+""",
+    )
+    found = problems(text)
+    assert found == [
+        "plant.yaml:16: areas[0].lines[0].machines[0].state.tag: machine 'mill-1' does not "
+        "declare tag 'state_code' in its tags: (declared: power, spindle_speed)",
+        "plant.yaml:17: areas[0].lines[0].machines[0].counter.tag: machine 'mill-1' does not "
+        "declare tag 'parts' in its tags: (declared: power, spindle_speed)",
+    ]
+
+
+def test_state_rule_conditions_name_declared_tags():
+    text = MINIMAL.replace(
+        "            ideal_cycle_time: 75s\n",
+        """\
+            ideal_cycle_time: 75s
+            state:
+              rules:
+                - state: running
+                  all:
+                    - {tag: power, op: ">", value: 2}
+                  any:
+                    - {tag: spindle_sped, op: ">", value: 0}
+                    - {tag: feed, op: ">", value: 0}
+""",
+    )
+    found = problems(text)
+    assert found == [
+        "plant.yaml:21: areas[0].lines[0].machines[0].state.rules[0].any[0].tag: machine "
+        "'mill-1' does not declare tag 'spindle_sped' in its tags: (declared: power, "
+        "spindle_speed); did you mean 'spindle_speed'?",
+        "plant.yaml:22: areas[0].lines[0].machines[0].state.rules[0].any[1].tag: machine "
+        "'mill-1' does not declare tag 'feed' in its tags: (declared: power, spindle_speed)",
+    ]
+    fixed = text.replace("spindle_sped", "spindle_speed").replace("tag: feed", "tag: power")
+    rules = parse_plant(fixed).machine("mill-1").machine.state
+    assert rules is not None and len(rules.rules[0].any) == 2
+
+
+def test_a_machine_without_tags_names_none_declared():
+    text = MINIMAL.replace(
+        "            ideal_cycle_time: 75s\n",
+        "            ideal_cycle_time: 75s\n            counter: {tag: count}\n",
+    )
+    text = text[: text.index("            tags:")]
+    assert problems(text) == [
+        "plant.yaml:15: areas[0].lines[0].machines[0].counter.tag: machine 'mill-1' does not "
+        "declare tag 'count' in its tags: (it declares none)"
+    ]
+
+
+def test_line_bottleneck_must_be_a_machine_of_the_line():
+    text = MINIMAL.replace(
+        "        type: job_shop\n", "        type: job_shop\n        bottleneck: mill-2\n"
+    )
+    assert problems(text) == [
+        "plant.yaml:11: areas[0].lines[0].bottleneck: no machine 'mill-2' in line 'cell-1' "
+        "(its machines: mill-1)"
+    ]
+    ok = parse_plant(text.replace("bottleneck: mill-2", "bottleneck: mill-1"))
+    assert ok.areas[0].lines[0].bottleneck == "mill-1"
+    assert parse_plant(MINIMAL).areas[0].lines[0].bottleneck is None

@@ -81,7 +81,14 @@ def test_logout_needs_the_csrf_token_and_ends_the_session(client: TestClient):
 def test_every_form_carries_the_session_token(client: TestClient, site: WebSite):
     token = log_in(client, "admin")
     client.post("/admin/tokens", data={"csrf_token": token, "name": "scada", "roles": "viewer"})
-    pages = ["/", f"/machines/{site.machine()}", "/admin/users", "/admin/tokens", "/admin/audit"]
+    pages = [
+        "/",
+        f"/machines/{site.machine()}",
+        f"/stops?asset={site.machine()}",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/audit",
+    ]
     posts = 0
     for url in pages:
         html = client.get(url).text
@@ -101,6 +108,19 @@ def test_every_write_is_refused_without_the_csrf_token(client: TestClient, site:
         "/admin/users/viewer/disable": {},
         "/admin/tokens": {"name": "evil", "roles": "admin"},
         "/admin/tokens/1/revoke": {},
+        "/stops/reason": {"asset": site.machine(), "at": "now", "reason": "jam"},
+        "/stops/correction": {
+            "asset": site.machine(),
+            "from": "-2m",
+            "to": "-1m",
+            "state": "down",
+        },
+        "/stops/parts": {
+            "asset": site.machine(),
+            "at": "now",
+            "product": "bracket",
+            "result": "good",
+        },
         "/logout": {},
     }
     before = site.identity.users(), [t.revoked_ns for t in site.identity.tokens()]

@@ -251,3 +251,45 @@ class WriteOut(Schema):
     tag: str
     ok: bool
     detail: str
+
+
+# ---------------------------------------------------------------- machine state
+
+
+class StateIntervalOut(Schema):
+    """One interval of a machine's state history (clipped to the range asked for)."""
+
+    start: str
+    end: str
+    start_ns: int
+    end_ns: int
+    state: str = Field(description="running, idle, …, or no_data where andon knows nothing")
+    reason: str = Field(description="the operator's reason code, else the signal's; '' if none")
+    duration_s: float
+
+
+class ChangeoverOut(Schema):
+    """A product change: the first part of ``to_product`` after parts of ``from_product``."""
+
+    ts: str
+    ts_ns: int
+    from_product: str
+    to_product: str
+
+
+class StateHistoryOut(Schema):
+    """A machine's states over ``[from, to)`` with reasons, and its changeovers, in time order.
+
+    At most ``limit`` intervals (and changeovers) come back; ``truncated`` says more followed:
+    ask again from the last interval's ``end``."""
+
+    asset: str
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    limit: int
+    intervals: list[StateIntervalOut]
+    truncated: bool
+    changeovers: list[ChangeoverOut]
+    changeovers_truncated: bool
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)

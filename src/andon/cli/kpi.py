@@ -10,11 +10,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from andon.audit import AuditLog
+from andon.cli.audit import cli_actor
 from andon.cli.console import console, reported
 from andon.core.clock import iso, now_ns, parse_time
 from andon.core.errors import InputError
 from andon.historian import open_historian
 from andon.kpi.assets import AssetOee, asset_oee
+from andon.kpi.kept import KIND as KEPT_KIND
 from andon.kpi.report import AssetReport, asset_report
 from andon.plant import Plant, example_plant, load_plant
 
@@ -96,6 +99,8 @@ def oee_command(
             table.add_column(col, justify="left" if col in ("period", "asset") else "right")
         problems: list[str] = []
         for r in rows:
+            # the asset's result holds every machine's problems, each named by its machine
+            problems.extend(f"{r.period.name}: {p}" for p in r.result.problems)
             for res in (r.result, *(r.machines if len(r.machines) > 1 else ())):
                 name = r.asset if res is r.result else "  " + res.asset.rsplit("/", 1)[-1]
                 table.add_row(
@@ -110,7 +115,6 @@ def oee_command(
                     str(res.good),
                     str(res.total),
                 )
-                problems.extend(f"{r.period.name} {name}: {p}" for p in res.problems)
         console.print(table)
         for p in dict.fromkeys(problems):
             console.print(f"[yellow]note:[/] {p}", markup=True)
@@ -209,6 +213,9 @@ def iso22400_command(
         for k in report.kpis:
             table.add_row(k.name, _fmt(k.value, k.unit), k.formula, "; ".join(k.missing))
         console.print(table)
+        for k in report.kpis:
+            for note in k.notes:
+                console.print(f"note: {k.name}: {note}", markup=False)
 
 
 @app.command("energy")
@@ -267,8 +274,9 @@ def compare_command(
     db: str | None = DbOption,
 ) -> None:
     """Each KPI in a baseline and a pilot period, the delta, and an ROI estimate from the
-    configured costs (plant.yaml `costs:`)."""
-    from andon.kpi.compare import compare, roi
+    configured costs (plant.yaml `costs:`); no estimate when a period's OEE is undefined or
+    unknown (no planned time, too little state data), and the reason why."""
+    from andon.kpi.compare import OEE_KEYS, comparison
     from andon.kpi.iso22400 import as_dict
 
     with reported():
@@ -286,33 +294,55 @@ def compare_command(
             base, trial = (
                 asset_report(plant, historian, asset or plant.root, s, e) for s, e in spans
             )
-        keys = ("availability", "performance", "quality", "oee", "teep")
-        b = {k: getattr(base.oee, k) for k in keys} | as_dict(base.kpis)
-        t = {k: getattr(trial.oee, k) for k in keys} | as_dict(trial.kpis)
-        deltas = compare(b, t)
-        estimate = roi(
+        result = comparison(
             base.oee,
             trial.oee,
             plant.costs,
+            baseline_kpis=as_dict(base.kpis),
+            pilot_kpis=as_dict(trial.kpis),
             energy_baseline_kwh=base.kwh,
             energy_pilot_kwh=trial.kwh,
         )
         if as_json:
-            out = {
-                "deltas": [d.__dict__ for d in deltas],
-                "roi": estimate.to_dict(),
-            }
-            sys.stdout.write(json.dumps(out, indent=1, default=list) + "\n")
+            sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
             return
         table = Table(title=f"Baseline against pilot, {base.asset}", title_justify="left")
         for col in ("KPI", "baseline", "pilot", "delta"):
             table.add_column(col, justify="left" if col == "KPI" else "right")
-        for d in deltas:
-            unit = "%" if d.name in keys else ""
+        for d in result.deltas:
+            unit = "%" if d.name in OEE_KEYS else ""
             table.add_row(d.name, _fmt(d.baseline, unit), _fmt(d.pilot, unit), _fmt(d.delta, unit))
         console.print(table)
-        cur = plant.calendar.currency
-        total = estimate.total_saving
-        console.print(f"ROI estimate: {total:,.0f} {cur} saved over the pilot period", markup=False)
-        for a in estimate.assumptions:
-            console.print(f"  - {a}", markup=False)
+        if result.roi is not None:
+            cur = plant.calendar.currency
+            total = result.roi.total_saving
+            console.print(
+                f"ROI estimate: {total:,.0f} {cur} saved over the pilot period", markup=False
+            )
+            for a in result.roi.assumptions:
+                console.print(f"  - {a}", markup=False)
+        for p in result.problems:
+            console.print(f"note: {p}", markup=False)
+
+
+@app.command("forget")
+def forget_command(
+    asset: str | None = typer.Option(
+        None, "--asset", help="Only this asset and what is below it (default: everything)."
+    ),
+    db: str | None = DbOption,
+) -> None:
+    """Drop the OEE results kept for closed periods: the next question computes them again
+    from the historian (after a crash that lost a late write's note, or to check a figure)."""
+    with reported():
+        with open_historian(db, create=False) as historian:
+            n = historian.forget(KEPT_KIND, asset)
+            AuditLog(historian.engine).record(
+                actor=cli_actor(),
+                source="cli",
+                category="kpi",
+                action="forget_kept",
+                target=asset or "",
+                details={"dropped": n},
+            )
+        console.print(f"dropped {n} kept result(s); they are computed again when next asked")

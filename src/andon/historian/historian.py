@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +15,7 @@ from andon.core.errors import InputError
 from andon.core.event import Event
 from andon.historian import events as events_mod
 from andon.historian import export as export_mod
+from andon.historian import kept as kept_mod
 from andon.historian import query
 from andon.historian.catalog import TagCatalog, TagSpec, is_pattern
 from andon.historian.columns import Rows, to_rows
@@ -94,12 +96,45 @@ class Historian:
                 )
         with storage_errors(self._engine):
             rows = to_rows(batch, self._catalog.ids_for(batch.tags))
-            return self._write_rows(self._engine, rows)
+            new = self._write_rows(self._engine, rows)
+            # after the commit, by the clock after it, and even when nothing was new (a
+            # retried write whose first attempt stored the rows but not the note)
+            kept_mod.note_late(self._engine, kept_mod.late_in_batch(batch, time.time_ns()))
+            return new
 
     def write_events(self, events: Sequence[Event]) -> int:
         """Store events; returns how many were new (a repeated event is stored once)."""
         with storage_errors(self._engine):
-            return events_mod.write_events(self._engine, events)
+            new = events_mod.write_events(self._engine, events)
+            kept_mod.note_late(self._engine, kept_mod.late_in_events(events, time.time_ns()))
+            return new
+
+    # -- results kept for closed periods ----------------------------------------------------
+
+    def keep(self, rows: Sequence[kept_mod.Kept]) -> None:
+        """Keep results computed for closed periods (see ``historian.kept``)."""
+        with storage_errors(self._engine):
+            kept_mod.keep(self._engine, rows)
+
+    def kept(
+        self, kind: str, assets: Sequence[str], start_ns: int, end_ns: int
+    ) -> list[kept_mod.Kept]:
+        """Kept results of ``kind`` of ``assets`` within ``[start_ns, end_ns)``."""
+        with storage_errors(self._engine):
+            return kept_mod.kept(self._engine, kind, assets, start_ns, end_ns)
+
+    def late_since(
+        self, keys: Sequence[str], start_ns: int, end_ns: int, since_ns: int
+    ) -> list[tuple[str, int, int]]:
+        """Late writes of ``keys`` (``kept.sample_key``, ``kept.event_key``) into
+        ``[start_ns, end_ns)`` noted at or after ``since_ns``: ``(key, hour, written_ns)``."""
+        with storage_errors(self._engine):
+            return kept_mod.late_since(self._engine, keys, start_ns, end_ns, since_ns)
+
+    def forget(self, kind: str | None = None, asset: str | None = None) -> int:
+        """Drop kept results (of a kind, of an asset subtree); returns how many."""
+        with storage_errors(self._engine):
+            return kept_mod.forget(self._engine, kind, asset)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -96,3 +96,26 @@ events = sa.Table(
     sa.UniqueConstraint("asset", "ts", "kind", "digest", name="uq_events_identity"),
     sa.Index("ix_events_kind_ts", "kind", "ts"),
 )
+
+late_writes = sa.Table(
+    "late_writes",
+    metadata,
+    # "sample <tag path>" or "event <asset path>": what was written late, and into which hour
+    sa.Column("key", bytewise(300), nullable=False),
+    sa.Column("bucket", sa.BigInteger, nullable=False),
+    sa.Column("written_ns", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("key", "bucket", name="pk_late_writes"),
+)
+
+kept_results = sa.Table(
+    "kept_results",
+    metadata,
+    sa.Column("asset", bytewise(255), nullable=False),
+    sa.Column("kind", bytewise(64), nullable=False),
+    sa.Column("start_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_ns", sa.BigInteger, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("computed_ns", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("asset", "kind", "start_ns", "end_ns", name="pk_kept_results"),
+)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from andon.core.clock import now_ns
 from andon.core.errors import InputError
 from andon.historian import Historian
+from andon.kpi.kept import KeptOee, margin_ns
 from andon.kpi.oee import Oee, combine, ideal_for, line_oee, oee_periods
 from andon.kpi.pareto import StopReason, stop_reasons
-from andon.kpi.periods import Period, periods, planned_stops_for
+from andon.kpi.periods import BY, By, Period, periods, planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
 from andon.state.counts import read_parts
 from andon.state.derive import derive
@@ -46,14 +48,21 @@ class Readings:
     def __init__(self, plant: Plant, historian: Historian) -> None:
         self.plant, self.historian = plant, historian
         self._kept: dict[tuple[str, int, int], tuple[StateHistory, Parts]] = {}
+        self.since_ns = now_ns()
+        """When the first of these readings may have been read: a result computed from them
+        is as old as that (``kpi.kept``)."""
 
     def of(self, ref: MachineRef, start_ns: int, end_ns: int) -> tuple[StateHistory, Parts]:
         key = (ref.path, start_ns, end_ns)
         found = self._kept.get(key)
-        if found is None:
-            history = derive(self.plant, ref, self.historian, start_ns, end_ns)
-            parts = read_parts(self.plant, ref, self.historian, start_ns, end_ns, history=history)
-            found = self._kept[key] = (history, parts)
+        if found is not None:
+            return found
+        for (path, lo, hi), (history, parts) in self._kept.items():
+            if path == ref.path and lo <= start_ns and end_ns <= hi:
+                return history.clip(start_ns, end_ns), parts.within(start_ns, end_ns)
+        history = derive(self.plant, ref, self.historian, start_ns, end_ns)
+        parts = read_parts(self.plant, ref, self.historian, start_ns, end_ns, history=history)
+        found = self._kept[key] = (history, parts)
         return found
 
 
@@ -94,23 +103,70 @@ def machine_periods(
     historian: Historian,
     spans: Sequence[Period],
     readings: Readings | None = None,
+    *,
+    kept: KeptOee | None = None,
+    found: dict[int, Oee] | None = None,
+    keepable: frozenset[int] = frozenset(),
 ) -> list[Oee]:
-    """One machine's OEE in each period (the history is read once for the whole span)."""
+    """One machine's OEE in each period.
+
+    The history is read once per run of consecutive periods not in ``found`` (results kept
+    earlier), from the micro-stop threshold before the run to the threshold after it (never
+    past now): a stop that crosses a period's edge is measured whole (a 10-minute breakdown split
+    1 + 9 is still a breakdown in both periods), so a period's result does not depend on the
+    range it was asked with. With ``kept``, the results of the ``keepable`` periods that are
+    closed are kept for the next question.
+    """
     if not spans:
         return []
-    start, end = spans[0].start_ns, spans[-1].end_ns
-    history, parts = (readings or Readings(plant, historian)).of(ref, start, end)
+    found = dict(found or {})
+    missing = [i for i in range(len(spans)) if i not in found]
+    now = kept.now_ns if kept is not None else now_ns()
+    margin = margin_ns(ref, micro_stop_s(ref))
     calendar = PlantCalendar(plant.calendar)
-    # one pass over the unclipped history: a stop that crosses a shift change is measured
-    # whole (a 10-minute breakdown split 1 + 9 is still a breakdown in both shifts)
-    return oee_periods(
-        history,
-        parts,
-        [(p.start_ns, p.end_ns) for p in spans],
-        planned_stops=planned_stops_for(calendar, start, end),
-        ideal_s=ideal_for(ref.machine),
-        micro_stop_s=micro_stop_s(ref),
-    )
+    for run in _runs(missing):
+        start, end = spans[run[0]].start_ns, spans[run[-1]].end_ns
+        readings = readings or Readings(plant, historian)
+        history, parts = readings.of(ref, start - margin, max(end, min(end + margin, now)))
+        results = oee_periods(
+            history,
+            parts,
+            [(spans[i].start_ns, spans[i].end_ns) for i in run],
+            planned_stops=planned_stops_for(calendar, start, end),
+            ideal_s=ideal_for(ref.machine),
+            micro_stop_s=micro_stop_s(ref),
+        )
+        found.update(zip(run, results, strict=True))
+        if kept is not None:
+            done = [(spans[i], r) for i, r in zip(run, results, strict=True) if i in keepable]
+            kept.keep(ref, done, readings.since_ns, margin)
+    return [found[i] for i in range(len(spans))]
+
+
+def _runs(indexes: list[int]) -> list[list[int]]:
+    """Consecutive indexes grouped: each group is read from the historian in one go."""
+    runs: list[list[int]] = []
+    for i in indexes:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def whole_periods(plant: Plant, spans: Sequence[Period], by: By | None) -> frozenset[int]:
+    """Indexes of the periods that are whole calendar periods (the first and last may be
+    clipped to the range asked for; an arbitrary range is never one)."""
+    if by is None or not spans:
+        return frozenset()
+    calendar = PlantCalendar(plant.calendar)
+    whole = set(range(len(spans)))
+    for i in {0, len(spans) - 1}:
+        p = spans[i]
+        around = periods(calendar, p.start_ns - 1, p.end_ns + 1, by)
+        if not any((q.start_ns, q.end_ns) == (p.start_ns, p.end_ns) for q in around):
+            whole.discard(i)
+    return frozenset(whole)
 
 
 def asset_oee(
@@ -126,14 +182,28 @@ def asset_oee(
     check_range(start_ns, end_ns)
     refs = machines_under(plant, asset)
     spans = periods(PlantCalendar(plant.calendar), start_ns, end_ns, by)  # type: ignore[arg-type]
+    period_by: By | None = next((b for b in BY if b == by), None)
     if len(spans) > MAX_PERIODS:
         raise InputError(
             f"{len(spans)} periods by {by}: at most {MAX_PERIODS}; shorten the range or ask "
             "by a longer period"
         )
     readings = readings or Readings(plant, historian)
+    keepable = whole_periods(plant, spans, period_by)
+    kept = KeptOee(plant, historian) if keepable else None
+    known = kept.lookup(refs, spans, [margin_ns(r, micro_stop_s(r)) for r in refs]) if kept else {}
     per_machine = {
-        ref.path: machine_periods(plant, ref, historian, spans, readings) for ref in refs
+        ref.path: machine_periods(
+            plant,
+            ref,
+            historian,
+            spans,
+            readings,
+            kept=kept,
+            found=known.get(ref.path),
+            keepable=keepable,
+        )
+        for ref in refs
     }
     out = []
     for i, p in enumerate(spans):
@@ -154,7 +224,11 @@ def aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: s
     line_results = []
     for members in lines.values():
         line = members[0][0].line
-        bottleneck = max(members, key=lambda m: m[0].machine.ideal_cycle_time)[0].path
+        # plant.yaml's bottleneck: when it is among these machines (a machine id shared by
+        # several lines brings one machine of each), else the slowest ideal cycle time
+        named = [ref.path for ref, _ in members if ref.machine.id == line.bottleneck]
+        slowest = max(members, key=lambda m: m[0].machine.ideal_cycle_time)[0].path
+        bottleneck = named[0] if named else slowest
         line_results.append(line_oee([r for _, r in members], line.oee, bottleneck=bottleneck))
     if len(line_results) == 1:
         return line_results[0]

@@ -34,12 +34,17 @@ OEE when one product is made (quality ratio GQ/PQ counts parts, not ideal time).
 
 Every KPI is returned as a ``KpiValue``; one andon cannot compute names the missing input in
 ``missing``. A ratio whose denominator is zero is ``None`` with nothing missing (undefined).
+
+Every ratio here is meant to lie between 0 and 1 (0 to 100 %); with the elements above some
+can come out higher (AOET is measured from parts, not from order release to completion; PRI is
+the configured ideal cycle time). Such a value is kept, never clipped, and ``notes`` says why it
+can happen and which data to check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,6 +65,8 @@ class KpiValue:
     unit: str
     formula: str
     missing: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What a reader must know about ``value`` (a ratio above 1: which data to check)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +75,7 @@ class KpiValue:
             "unit": self.unit,
             "formula": self.formula,
             "missing": list(self.missing),
+            "notes": list(self.notes),
         }
 
 
@@ -222,6 +230,49 @@ def _product(*factors: float | None) -> float | None:
     return out
 
 
+_ABOVE_ONE_TOLERANCE = 1e-9
+"""A ratio above 1 + this gets a note (float noise at exactly 1 does not)."""
+
+_AOET = "AOET is measured from each order's first to its last part judged"
+_ABOVE_ONE = {
+    "Allocation ratio": (
+        f"{_AOET}, so busy time before an order's first part (its setup, the first cycle), "
+        "between orders and on parts without an order number is in AUBT but not in AOET; well "
+        "above 1 points at a data problem: parts missing their order number, orders split or "
+        "renumbered, or busy time recorded outside the orders"
+    ),
+    "Production process ratio": (
+        f"{_AOET}, so producing time before an order's first part is judged (the first cycle), "
+        "between orders and on parts without an order number is in APT but not in AOET; well "
+        "above 1 points at a data problem: parts missing their order number, or orders split "
+        "or renumbered"
+    ),
+    "Effectiveness": (
+        "the parts' ideal time (PRI × PQ) exceeds the time spent producing (APT, small stops "
+        "left out): a data problem — is an ideal cycle time too long, or were parts counted "
+        "while the state said stopped?"
+    ),
+    "Overall equipment effectiveness index (OEE)": (
+        "follows from an effectiveness above 1: is an ideal cycle time too long?"
+    ),
+    "Net equipment effectiveness index (NEE)": (
+        "follows from an effectiveness above 1: is an ideal cycle time too long?"
+    ),
+    "Worker efficiency": "a data problem: more work time (APWT) than attendance (APAT)",
+    "First pass yield": "a data problem: more parts good the first time than inspected",
+}
+
+
+def _above_one(k: KpiValue) -> KpiValue:
+    """``k`` with a note when it is a ratio above 1, which none of these ratios should be: the
+    value is kept (clipping would hide the data problem) and the note says where to look."""
+    if k.unit != "ratio" or k.value is None or k.value <= 1 + _ABOVE_ONE_TOLERANCE:
+        return k
+    why = _ABOVE_ONE.get(k.name, "a data problem: check the inputs of " + k.formula)
+    note = f"{k.value:.0%} is above 100%, more than this ratio can mean: {why}"
+    return replace(k, notes=(*k.notes, note))
+
+
 _NO_ORDERS = "AOET (actual order execution time): needs part events with order numbers"
 _NO_FAILURES = "failures (DOWN stops of a state history): pass failure_data"
 
@@ -255,7 +306,7 @@ def iso22400(x: KpiInputs) -> list[KpiValue]:
     )
     failures_n = x.failures
     repair_total = None if x.repair_s is None else float(sum(x.repair_s))
-    return [
+    values = [
         KpiValue(
             "Worker efficiency", _ratio(x.apwt_s, x.apat_s), "ratio", "APWT / APAT", worker_missing
         ),
@@ -342,6 +393,7 @@ def iso22400(x: KpiInputs) -> list[KpiValue]:
             else ("energy consumed: needs a power or energy-counter tag on the machine",),
         ),
     ]
+    return [_above_one(k) for k in values]
 
 
 def as_dict(values: Sequence[KpiValue]) -> dict[str, float | None]:

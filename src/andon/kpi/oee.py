@@ -144,6 +144,11 @@ class Oee:
             "basis": self.basis,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Oee:
+        """Back from ``to_dict`` (results kept for closed periods are stored so)."""
+        return cls(**{**d, "problems": tuple(d.get("problems", ())), "basis": d.get("basis", "")})
+
 
 @dataclass
 class _Sums:
@@ -527,6 +532,15 @@ def _parent(assets: Sequence[str]) -> str:
     return "/".join(common)
 
 
+def _named(result: Oee) -> list[str]:
+    """``result``'s problems, each starting with the asset it is about: a machine's already
+    do; one that names no asset at or below ``result.asset`` gets that path in front."""
+    if not result.asset:
+        return list(result.problems)
+    own = (f"{result.asset}:", f"{result.asset}/")
+    return [p if p.startswith(own) else f"{result.asset}: {p}" for p in result.problems]
+
+
 def line_oee(
     results: Sequence[Oee],
     mode: Literal["bottleneck", "weighted"],
@@ -537,7 +551,8 @@ def line_oee(
     """A line's OEE from its machines' results of one period: the bottleneck machine's
     (``bottleneck``: its asset path or id), or weighted by planned time (times and counts
     added up, so OEE = Σ fully productive / Σ planned). ``basis`` says which; ``asset``
-    defaults to the path above the machines."""
+    defaults to the path above the machines. Either way ``problems`` holds every machine's,
+    each led by the machine's asset path (the bottleneck's first)."""
     if not results:
         raise ValueError("line_oee: no machine results")
     name = asset if asset is not None else _parent([r.asset for r in results])
@@ -547,7 +562,11 @@ def line_oee(
         found = [r for r in results if r.asset == bottleneck or r.asset.endswith("/" + bottleneck)]
         if not found:
             raise ValueError(f"line_oee: bottleneck {bottleneck!r} is not among the machines")
-        return replace(found[0], asset=name, basis=f"bottleneck {found[0].asset}")
+        neck = found[0]
+        # the figure is the bottleneck's, but no machine's data problem may vanish with it
+        others = (p for r in results if r is not neck for p in _named(r))
+        problems = tuple(dict.fromkeys((*_named(neck), *others)))
+        return replace(neck, asset=name, basis=f"bottleneck {neck.asset}", problems=problems)
     if mode == "weighted":
         total = _Sums()
         for r in results:
@@ -556,7 +575,7 @@ def line_oee(
             name,
             min(r.start_ns for r in results),
             max(r.end_ns for r in results),
-            (p for r in results for p in r.problems),
+            (p for r in results for p in _named(r)),
             "weighted by planned time",
         )
     raise ValueError(f"line_oee: unknown mode {mode!r}; expected 'bottleneck' or 'weighted'")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from andon.core.clock import now_ns
 from andon.historian import Historian
 from andon.kpi.assets import Readings, aggregate, check_range, machines_under, micro_stop_s
 from andon.kpi.energy import EnergyCurve, EnergyReport, energy_report, from_power
@@ -21,6 +22,7 @@ from andon.kpi.iso22400 import (
     iso22400,
     order_execution_s,
 )
+from andon.kpi.kept import margin_ns
 from andon.kpi.oee import Oee, ideal_for, oee
 from andon.kpi.periods import planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
@@ -71,14 +73,22 @@ def asset_report(
     refs = machines_under(plant, asset)
     readings = readings or Readings(plant, historian)
     for ref in refs:
-        history, parts = readings.of(ref, start_ns, end_ns)
+        # read as ``kpi oee`` reads (a margin around the range: stops crossing its edges are
+        # measured whole), so both say the same of the same range
+        margin = margin_ns(ref, micro_stop_s(ref))
+        wide, parts = readings.of(
+            ref, start_ns - margin, max(end_ns, min(end_ns + margin, now_ns()))
+        )
         result = oee(
-            history,
+            wide,
             parts,
             planned_stops=planned,
             ideal_s=ideal_for(ref.machine),
             micro_stop_s=micro_stop_s(ref),
+            start_ns=start_ns,
+            end_ns=end_ns,
         )
+        history = wide.clip(start_ns, end_ns)
         results.append(result)
         f = failures(history, micro_stop_s(ref))
         fail_events += f.events

@@ -3,8 +3,9 @@
 PyYAML's composed node tree keeps the line of every key and value; pydantic's error locations
 are looked up in it, so a person sees ``plant.yaml:42: areas[0].lines[1].machines[2].
 ideal_cycle_time: must be greater than zero`` rather than a stack trace. Cross-references
-pydantic cannot see (duplicate ids, routings naming unknown machines) are checked afterwards
-with the same locator.
+pydantic cannot see (duplicate ids, routings naming unknown machines, state and counter tags
+a machine does not declare, a bottleneck outside its line) are checked afterwards with the same
+locator.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from andon.core.errors import ConfigError, Problem
-from andon.plant.model import Plant
+from andon.plant.model import Machine, Plant
 
 Loc = tuple[str | int, ...]
 
@@ -170,9 +171,13 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
                 for prod in m.cycle_times:
                     if prod not in products:
                         add((*mloc, "cycle_times", prod), f"unknown product {prod!r}")
+                declared = {t.name for t in m.tags}
                 meas = m.simulation.measurement
-                if meas is not None and meas.tag not in {t.name for t in m.tags}:
+                if meas is not None and meas.tag not in declared:
                     add((*mloc, "simulation", "measurement", "tag"), f"no tag named {meas.tag!r}")
+                for where_named, tag in m.tag_references():
+                    if tag not in declared:
+                        add((*mloc, *where_named), _undeclared(m, tag))
                 for ti, t in enumerate(m.tags):
                     if t.low is not None and t.high is not None and t.low >= t.high:
                         add((*mloc, "tags", ti, "low"), "low limit must be below high limit")
@@ -183,6 +188,12 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
                             (*lloc, "buffers", bi, end),
                             f"no machine {getattr(buf, end)!r} in line {line.id!r}",
                         )
+            if line.bottleneck is not None and line.bottleneck not in ids:
+                add(
+                    (*lloc, "bottleneck"),
+                    f"no machine {line.bottleneck!r} in line {line.id!r} "
+                    f"(its machines: {', '.join(m.id for m in line.machines)})",
+                )
             if line.type == "job_shop" and line.buffers:
                 add((*lloc, "buffers"), "buffers belong to flow lines; a job shop has queues")
     for pi, product in enumerate(plant.products):
@@ -190,6 +201,16 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
             if mid not in all_machines:
                 add(("products", pi, "routing", ri), f"no machine with id {mid!r}")
     return problems
+
+
+def _undeclared(machine: Machine, tag: str) -> str:
+    """A tag that ``state:`` or ``counter:`` names but the machine does not declare: without
+    it in ``tags:`` its path is unknown, and the state or count would silently be no data."""
+    names = [t.name for t in machine.tags]
+    close = difflib.get_close_matches(tag, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    declared = f"declared: {', '.join(names)}" if names else "it declares none"
+    return f"machine {machine.id!r} does not declare tag {tag!r} in its tags: ({declared}){hint}"
 
 
 def _within(t: time, start: time, end: time) -> bool:

@@ -157,6 +157,16 @@ class Machine(Model):
             return self.cycle_times[product]
         return self.ideal_cycle_time
 
+    def tag_references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """The tags its ``state:`` and ``counter:`` sections name, each with where it is named
+        (keys below this machine): each must be one of its ``tags:``."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        if self.state is not None:
+            found += [(("state", *loc), tag) for loc, tag in self.state.tag_references()]
+        if self.counter is not None:
+            found.append((("counter", "tag"), self.counter.tag))
+        return found
+
 
 class Buffer(Model):
     """A buffer between two stations of a flow line, holding at most ``capacity`` parts."""
@@ -183,8 +193,13 @@ class Line(Model):
     machines: Annotated[list[Machine], Field(min_length=1)]
     buffers: list[Buffer] = Field(default_factory=list)
     oee: Literal["bottleneck", "weighted"] = "bottleneck"
-    """A line's OEE: its bottleneck machine's (the one with the longest ideal cycle time), or
-    the machines' OEE weighted by planned production time."""
+    """A line's OEE: its bottleneck machine's (``bottleneck:``, else the one with the longest
+    ideal cycle time), or the machines' OEE weighted by planned production time. Either way
+    every machine's problems stay in the line's, named by machine."""
+    bottleneck: Id | None = None
+    """The id of the machine of this line that paces it, when the longest ideal cycle time
+    does not say it (a slow machine with a parallel twin, a manual station); only used with
+    ``oee: bottleneck``."""
     simulation: LineSimulation = Field(default_factory=LineSimulation)
 
 

@@ -72,6 +72,19 @@ class StateConfig(Model):
             raise ValueError("codes: maps the values of tag:; give tag: too")
         return self
 
+    def tag_references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every tag this section names, with where it is named (keys below ``state:``), so
+        that a tag the machine does not declare is reported at its own line."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        if self.tag is not None:
+            found.append((("tag",), self.tag))
+        for ri, rule in enumerate(self.rules):
+            for kind, conditions in (("all", rule.all), ("any", rule.any)):
+                found.extend(
+                    (("rules", ri, kind, ci, "tag"), c.tag) for ci, c in enumerate(conditions)
+                )
+        return found
+
 
 class CounterConfig(Model):
     """A part counter tag: increments count parts; resets and rollover are recognised."""

@@ -19,9 +19,12 @@ operator's entry says otherwise.
 
 **Operator entries** (``production.entry``, see ``state.reasons``): a *good* entry adds that
 many good parts (parts the signals did not see); a *scrap* or *rework* entry re-judges that
-many of the newest good parts made at or before its time (of its product, if the machine
-made that product, else of any), since those were counted already — only when there are not
-enough are the rest added as new parts.
+many of the newest good parts made at or before its time and at most ``ENTRY_REACH_S`` (a
+shift) before it (of its product, if the machine made that product, else of any), since
+those were counted already — only when there are not enough are the rest added as new parts.
+So that a range's parts do not depend on where the range was cut, parts and entries are read
+from ``ENTRY_REACH_S`` before the range to ``ENTRY_REACH_S`` after it (an entry made after
+the range may re-judge parts inside it), and only the range's parts are returned.
 
 **Start-up parts**: parts made within ``state.startup_window`` seconds after the end of a SETUP
 interval of the machine's history are flagged ``startup`` (their rejects are start-up rejects).
@@ -46,6 +49,8 @@ from andon.state.reasons import ENTRY, own
 B = npt.NDArray[np.bool_]
 PART = "part"
 DEFAULT_ROLLOVER = 65536
+ENTRY_REACH_S = 8 * 3600
+ENTRY_REACH_NS = ENTRY_REACH_S * NS_PER_S
 
 
 def counter_increments(
@@ -144,7 +149,7 @@ def _with_entries(products: dict[str, int], parts: Columns, entries: list[Event]
         count = int(p["count"])
         code = products.setdefault(str(p["product"]), len(products))
         if result != GOOD:
-            pick = (res == GOOD) & (ts <= e.ts)
+            pick = (res == GOOD) & (ts <= e.ts) & (ts >= e.ts - ENTRY_REACH_NS)
             if bool((pick & (prod == code)).any()):
                 pick &= prod == code
             chosen = np.flatnonzero(pick)[-count:] if count > 0 else np.empty(0, np.int64)
@@ -176,13 +181,23 @@ def read_parts(
     good, of ``default_product``); with the operators' entries applied and start-up parts
     flagged when ``history`` (its states) is given."""
     asset = ref.path
-    found = historian.events(asset, PART, start_ns, end_ns, limit=None)
+    lo, hi = start_ns, end_ns
+    entries = own(
+        historian.events(asset, ENTRY, lo - ENTRY_REACH_NS, hi + ENTRY_REACH_NS, limit=None),
+        asset,
+        ENTRY,
+    )
+    if entries:  # read around the range, so entries judge the parts they would in any range
+        lo, hi = lo - ENTRY_REACH_NS, hi + ENTRY_REACH_NS
+    found = historian.events(asset, PART, lo, hi, limit=None)
     products, parts = _from_events(own(found, asset, PART))
     if not len(parts[0]):
-        parts = _counted(plant, ref, historian, start_ns, end_ns, products)
-    entries = own(historian.events(asset, ENTRY, start_ns, end_ns, limit=None), asset, ENTRY)
+        parts = _counted(plant, ref, historian, lo, hi, products)
     if entries:
         parts = _with_entries(products, parts, entries)
+        ts = parts[0]
+        keep = (ts >= start_ns) & (ts < end_ns)
+        parts = (ts[keep], parts[1][keep], parts[2][keep])
     cfg = ref.machine.state
     window = cfg.startup_window if cfg is not None else 0.0
     ts, prod, res = parts

@@ -292,6 +292,15 @@ def state_tag(ref: MachineRef) -> str | None:
     return None
 
 
+def state_inputs(ref: MachineRef) -> list[str]:
+    """The tags (names on the machine) its states are derived from."""
+    tag = state_tag(ref)
+    if tag is not None:
+        return [tag]
+    cfg = ref.machine.state
+    return _tags_of(cfg.rules) if cfg is not None and cfg.rules else []
+
+
 def _raw(ref: MachineRef, historian: Historian, start_ns: int, end_ns: int) -> StateHistory:
     cfg = ref.machine.state
     tag = state_tag(ref)

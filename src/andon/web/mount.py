@@ -30,6 +30,7 @@ from andon.web.pages import (
     machines,
     oee,
     sources,
+    stops,
 )
 from andon.web.render import STATE_KEY, Site, load_static
 
@@ -39,6 +40,7 @@ PAGES: tuple[ModuleType, ...] = (
     board,
     oee,
     machines,
+    stops,
     sources,
     admin_users,
     admin_tokens,

@@ -12,7 +12,7 @@ from andon.core.clock import iso
 from andon.core.errors import InputError
 from andon.identity import Permission
 from andon.kpi.assets import AssetOee, asset_oee, asset_stop_reasons
-from andon.kpi.compare import compare, roi
+from andon.kpi.compare import comparison
 from andon.kpi.iso22400 import as_dict
 from andon.kpi.report import AssetReport, asset_report
 from andon.plant import Plant
@@ -135,7 +135,9 @@ async def compare_periods(
     pilot_to: Annotated[str, Query(max_length=64)],
     asset: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:
-    """Each KPI in a baseline and a pilot period, the deltas, and an ROI estimate."""
+    """Each KPI in a baseline and a pilot period, the deltas, and an ROI estimate: ``roi`` is
+    null when a period's OEE is undefined or unknown (no planned time, too little state data),
+    and ``problems`` says which period lacks what, then each period's data problems."""
     plant = _plant_of(ctx)
     spans = [span(baseline_from, baseline_to), span(pilot_from, pilot_to)]
     for s, e in spans:
@@ -146,19 +148,14 @@ async def compare_periods(
         base, trial = (
             asset_report(plant, ctx.historian, asset or plant.root, s, e) for s, e in spans
         )
-        keys = ("availability", "performance", "quality", "oee", "teep")
-        b = {k: getattr(base.oee, k) for k in keys} | as_dict(base.kpis)
-        t = {k: getattr(trial.oee, k) for k in keys} | as_dict(trial.kpis)
-        estimate = roi(
+        return comparison(
             base.oee,
             trial.oee,
             plant.costs,
+            baseline_kpis=as_dict(base.kpis),
+            pilot_kpis=as_dict(trial.kpis),
             energy_baseline_kwh=base.kwh,
             energy_pilot_kwh=trial.kwh,
-        )
-        return {
-            "deltas": [d.to_dict() for d in compare(b, t)],
-            "roi": estimate.to_dict(),
-        }
+        ).to_dict()
 
     return await in_worker(request, compute)

@@ -168,7 +168,10 @@ async def machine_page(
     if ctx.plant is not None:
         named = {r.path: r.machine.name for r in ctx.plant.machines()}
         name = named.get(path) or name
-    return site_of(request).render(request, "machine.html", title=name, path=path, **found)
+    stops_link = ctx.plant is not None  # the Stops page reads states as the plant says
+    return site_of(request).render(
+        request, "machine.html", title=name, path=path, stops_link=stops_link, **found
+    )
 
 
 @router.get("/machine/timeline", name="web.machine_timeline")

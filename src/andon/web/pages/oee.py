@@ -74,6 +74,7 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
         "energy": energy,
         "currency": plant.calendar.currency,
         "machines": whole.machines if len(whole.machines) > 1 else (),
+        "machine": whole.asset if len(whole.machines) == 1 else "",  # links to its stops
         "assets": [
             plant.root,
             *sorted({m.path.rsplit("/", 1)[0] for m in plant.machines()}),
