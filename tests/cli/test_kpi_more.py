@@ -13,6 +13,7 @@ from andon.cli.app import app
 from andon.core.clock import NS_PER_S, iso, parse_time
 from andon.historian import open_historian
 from andon.historian.kept import Kept
+from andon.kpi.report import AssetReport, asset_report
 from andon.plant import example_plant, load_plant
 from andon.sim import VirtualPlant
 
@@ -155,3 +156,29 @@ def test_forget_drops_the_kept_results_and_is_audited(tmp_path: Path) -> None:
         assert [k.asset for k in h.kept("oee", ["s/a/l/m", "s/a/l2/m"], 0, 10)] == ["s/a/l2/m"]
         (entry,) = [e for e in AuditLog(h.engine).entries() if e.action == "forget_kept"]
         assert entry.target == "s/a/l" and entry.details == {"dropped": 1}
+
+
+def test_a_bottleneck_lines_iso22400_ratios_are_its_bottlenecks(filled: str) -> None:
+    """The job shop's cell is counted from its bottleneck: its order times and failures are
+    the bottleneck's too, so the line's allocation ratio is the bottleneck's own (it was one
+    machine's busy time over four machines' order time)."""
+    plant = load_plant(example_plant("job_shop"))
+    line = "springfield/machining/cell-1"
+    with open_historian(filled, create=False) as h:
+        whole = asset_report(plant, h, line, START, END)
+        assert whole.oee.basis.startswith("bottleneck ")
+        bottleneck = whole.oee.basis.removeprefix("bottleneck ")
+        alone = asset_report(plant, h, bottleneck, START, END)
+
+    def kpi(report: AssetReport, name: str) -> float | None:
+        (value,) = [k.value for k in report.kpis if k.name == name]
+        return value
+
+    for name in (
+        "Allocation ratio",
+        "Mean operating time between failures (MTBF)",
+        "Mean time to repair (MTTR)",
+    ):
+        assert kpi(alone, name) is not None, name
+        assert kpi(whole, name) == kpi(alone, name), name
+    assert whole.kwh is not None and alone.kwh is not None and whole.kwh > alone.kwh

@@ -215,21 +215,46 @@ def asset_oee(
     return out
 
 
+def _lines(refs: Sequence[MachineRef]) -> dict[str, list[MachineRef]]:
+    lines: dict[str, list[MachineRef]] = {}
+    for ref in refs:
+        lines.setdefault(ref.path.rsplit("/", 1)[0], []).append(ref)
+    return lines
+
+
+def bottleneck_of(members: Sequence[MachineRef]) -> str:
+    """A line's bottleneck among ``members`` (its machines): plant.yaml's ``bottleneck`` when
+    it is among them (a machine id shared by several lines brings one machine of each), else
+    the slowest ideal cycle time."""
+    line = members[0].line
+    named = [ref.path for ref in members if ref.machine.id == line.bottleneck]
+    return named[0] if named else max(members, key=lambda m: m.machine.ideal_cycle_time).path
+
+
+def counted_machines(refs: Sequence[MachineRef]) -> set[str]:
+    """The machines whose figures make up the asset's: a bottleneck line's bottleneck, every
+    machine of a weighted line (what times and failures of the asset must be taken from, so
+    that its ratios relate like to like)."""
+    out: set[str] = set()
+    for members in _lines(refs).values():
+        if members[0].line.oee == "bottleneck":
+            out.add(bottleneck_of(members))
+        else:
+            out.update(ref.path for ref in members)
+    return out
+
+
 def aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: str) -> Oee:
     """A line's OEE as configured; above a line, the lines' weighted by planned time."""
-    lines: dict[str, list[tuple[MachineRef, Oee]]] = {}
-    for ref, r in zip(refs, results, strict=True):
-        line_path = ref.path.rsplit("/", 1)[0]
-        lines.setdefault(line_path, []).append((ref, r))
-    line_results = []
-    for members in lines.values():
-        line = members[0][0].line
-        # plant.yaml's bottleneck: when it is among these machines (a machine id shared by
-        # several lines brings one machine of each), else the slowest ideal cycle time
-        named = [ref.path for ref, _ in members if ref.machine.id == line.bottleneck]
-        slowest = max(members, key=lambda m: m[0].machine.ideal_cycle_time)[0].path
-        bottleneck = named[0] if named else slowest
-        line_results.append(line_oee([r for _, r in members], line.oee, bottleneck=bottleneck))
+    by_path = {ref.path: r for ref, r in zip(refs, results, strict=True)}
+    line_results = [
+        line_oee(
+            [by_path[ref.path] for ref in members],
+            members[0].line.oee,
+            bottleneck=bottleneck_of(members),
+        )
+        for members in _lines(refs).values()
+    ]
     if len(line_results) == 1:
         return line_results[0]
     return line_oee(line_results, "weighted", asset=asset)
@@ -260,7 +285,9 @@ __all__ = [
     "AssetOee",
     "asset_oee",
     "asset_stop_reasons",
+    "bottleneck_of",
     "combine",
+    "counted_machines",
     "machine_periods",
     "machines_under",
 ]

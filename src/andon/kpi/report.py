@@ -3,7 +3,10 @@
 Machine by machine: the OEE (``assets``), failures from the state history, order execution
 time from the part events' ``order``, and energy from the machine's power signal (a tag with
 ``signal: power`` or named ``power``, in kW, integrated by the trapezoid rule). Several
-machines add up: times, counts, failures, kWh (ratios are computed on the sums).
+machines add up: times, counts, failures, kWh (ratios are computed on the sums). A line
+counted from its bottleneck takes its failures and order times from the bottleneck too, as
+its times are (``assets.counted_machines``), so its ratios relate like to like; its kWh are
+every machine's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from dataclasses import dataclass, field
 
 from andon.core.clock import now_ns
 from andon.historian import Historian
-from andon.kpi.assets import Readings, aggregate, check_range, machines_under, micro_stop_s
+from andon.kpi.assets import (
+    Readings,
+    aggregate,
+    check_range,
+    counted_machines,
+    machines_under,
+    micro_stop_s,
+)
 from andon.kpi.energy import EnergyCurve, EnergyReport, energy_report, from_power
 from andon.kpi.iso22400 import (
     Failures,
@@ -71,6 +81,7 @@ def asset_report(
     energy: list[EnergyReport] = []
     kwh: float | None = None
     refs = machines_under(plant, asset)
+    counted = counted_machines(refs)
     readings = readings or Readings(plant, historian)
     for ref in refs:
         # read as ``kpi oee`` reads (a margin around the range: stops crossing its edges are
@@ -90,16 +101,17 @@ def asset_report(
         )
         history = wide.clip(start_ns, end_ns)
         results.append(result)
-        f = failures(history, micro_stop_s(ref))
-        fail_events += f.events
-        repairs.extend(f.repair_s)
-        operating += f.operating_s
-        to_failure += f.to_failure_s
-        events = historian.events(ref.path, PART, start_ns, end_ns, None)
-        own = [e for e in events if e.asset == ref.path and e.kind == PART]
-        span = order_execution_s((e.ts for e in own), (e.payload.get("order") for e in own))
-        if span is not None:
-            aoet = (aoet or 0.0) + span
+        if ref.path in counted:  # failures and order times of the machines the times are of
+            f = failures(history, micro_stop_s(ref))
+            fail_events += f.events
+            repairs.extend(f.repair_s)
+            operating += f.operating_s
+            to_failure += f.to_failure_s
+            events = historian.events(ref.path, PART, start_ns, end_ns, None)
+            own = [e for e in events if e.asset == ref.path and e.kind == PART]
+            span = order_execution_s((e.ts for e in own), (e.payload.get("order") for e in own))
+            if span is not None:
+                aoet = (aoet or 0.0) + span
         curve = _power_curve(ref, historian, start_ns, end_ns)
         if curve is not None:
             report = energy_report(
