@@ -8,6 +8,7 @@ from andon import __version__
 from andon.cli import (
     audit,
     connect,
+    data,
     demo,
     history,
     importer,
@@ -35,6 +36,7 @@ app.add_typer(token.app, name="token")
 app.add_typer(audit.app, name="audit")
 app.add_typer(connect.app, name="connect")
 app.add_typer(kpi.app, name="kpi")
+app.add_typer(data.app, name="data")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("ingest")(ingest.ingest)

@@ -1,0 +1,12 @@
+"""Data health: which of a plant's data can be trusted, tag by tag, and why.
+
+Checks per tag (gaps, stuck values, out of range, spikes, time, quality codes, counters) run
+chunk by chunk over the historian; each finding names the tag, the check, the interval and
+its evidence in a sentence a technician understands, and each tag, machine and line gets a
+score from 0 to 100 per day.
+"""
+
+from andon.datahealth.findings import Finding
+from andon.datahealth.scan import MAX_RANGE_DAYS, PAGE, Report, check_range
+
+__all__ = ["MAX_RANGE_DAYS", "PAGE", "Finding", "Report", "check_range"]
