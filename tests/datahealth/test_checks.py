@@ -56,6 +56,21 @@ def test_stuck_finds_a_flat_run_and_counts_only_running_time() -> None:
     assert len(checks.stuck(ts, jitter, stuck_after_ns=10 * S, resolution=0.05)[0]) == 1
 
 
+def test_the_same_reading_on_both_sides_of_a_dropout_is_not_stuck() -> None:
+    # 0.0 bar for 6 s, nothing for 60 s, 0.0 bar for 6 s: 72 s end to end, 12 s of samples
+    ts = secs(*range(6), *range(66, 72))
+    value = np.zeros(12)
+    assert len(checks.stuck(ts, value, stuck_after_ns=10 * S)[0]) == 1  # linked through
+    split, _ = checks.stuck(ts, value, stuck_after_ns=10 * S, max_gap_ns=3 * S)
+    assert len(split) == 0  # two runs of 5 s each
+    # across chunks too: the carried run ends at 5 s, the next chunk starts at 66 s
+    first, carry = checks.stuck(
+        ts[:6], value[:6], stuck_after_ns=10 * S, max_gap_ns=3 * S, final=False
+    )
+    rest, _ = checks.stuck(ts[6:], value[6:], stuck_after_ns=10 * S, max_gap_ns=3 * S, carry=carry)
+    assert len(first) == 0 and len(rest) == 0
+
+
 def test_out_of_range_merges_consecutive_samples() -> None:
     ts = secs(*range(7))
     value = np.array([1.0, 5.0, 120.0, 130.0, 2.0, -1.0, 3.0])

@@ -15,7 +15,7 @@ from andon.core import Batch
 from andon.core.clock import NS_PER_S, now_ns, parse_time
 from andon.core.machine_state import MachineState
 from andon.historian import Historian, open_historian
-from andon.historian.kept import LATE_AFTER_NS, sample_key
+from andon.historian.kept import LATE_AFTER_NS, NOTE_AFTER_NS, sample_key
 from andon.historian.schema import late_writes
 from andon.kpi.assets import asset_oee
 from andon.kpi.kept import KIND, KeptOee
@@ -197,8 +197,8 @@ def test_late_writes_are_noted_by_the_clock_after_the_commit(tmp_path: Path) -> 
     tag = "s/a/l/m/state"
     with open_historian(f"sqlite:///{tmp_path}/j.db") as h:
         now = now_ns()
-        on_time = now - LATE_AFTER_NS + 60 * NS_PER_S
-        late = now - LATE_AFTER_NS - 60 * NS_PER_S
+        on_time = now - NOTE_AFTER_NS + 60 * NS_PER_S
+        late = now - NOTE_AFTER_NS - 60 * NS_PER_S
         for ts in (on_time, late):
             h.write(Batch.build((tag,), np.array([ts]), np.zeros(1, np.int32), np.ones(1)))
         notes = h.late_since([sample_key(tag)], 0, now + H, 0)

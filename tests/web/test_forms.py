@@ -85,6 +85,7 @@ def test_every_form_carries_the_session_token(client: TestClient, site: WebSite)
         "/",
         f"/machines/{site.machine()}",
         f"/stops?asset={site.machine()}",
+        "/data?from=-15m",
         "/admin/users",
         "/admin/tokens",
         "/admin/audit",

@@ -177,11 +177,19 @@ def test_a_viewer_sees_the_board_and_machines_but_no_write_forms(client: TestCli
 def test_the_navigation_shows_what_the_role_may_open(client: TestClient):
     log_in(client, "viewer")
     nav = re.findall(r'<a href="([^"]+)" data-group', client.get("/").text)
-    assert nav == ["/", "/oee", "/sources"]
+    assert nav == ["/", "/oee", "/data", "/sources"]
     client.post("/logout", data={"csrf_token": form_token(client.get("/").text)})
     log_in(client, "admin")
     nav = re.findall(r'<a href="([^"]+)" data-group', client.get("/").text)
-    assert nav == ["/", "/oee", "/sources", "/admin/users", "/admin/tokens", "/admin/audit"]
+    assert nav == [
+        "/",
+        "/oee",
+        "/data",
+        "/sources",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/audit",
+    ]
 
 
 def test_the_board_shows_every_machine_with_its_state(client: TestClient, site: WebSite):

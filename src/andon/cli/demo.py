@@ -39,7 +39,9 @@ from andon.core.stream import Emit, Item, Sink
 from andon.historian import Historian, open_historian
 from andon.pipeline import HistorianSink, Pipeline
 from andon.plant import Plant, example_plant, load_plant
+from andon.plant.model import PlantSimulation
 from andon.sim import MachineStatus, VirtualPlant
+from andon.sim.faults import TRUTH_KIND, demo_faults
 from andon.sim.serve.modbus import EnergyMeterServer, meters_of
 from andon.sim.serve.mqtt_json import UnsPublisher
 from andon.sim.serve.opcua import PlantOpcUaServer
@@ -81,6 +83,12 @@ def demo(
         help="Go through this MQTT broker (mqtt://HOST:PORT) as JSON; default: OPC UA on "
         "loopback, no broker needed.",
     ),
+    faults: bool = typer.Option(
+        False,
+        "--faults",
+        help="Inject one data fault of every kind (dropout, stuck, spikes, drift, counter "
+        "glitch, fast clock), each on its own sensor, for `andon data check` to find.",
+    ),
 ) -> None:
     """Run the virtual plant into the historian and watch the shop floor.
 
@@ -98,6 +106,9 @@ def demo(
             start_ns = now_ns() - round(span_ns * lead)
         start_ns -= start_ns % NS_PER_S
         check_ns(start_ns + span_ns, field="--start plus --minutes")
+        if faults:
+            injected = [*plant.simulation.faults, *demo_faults(plant, span_ns / NS_PER_S)]
+            plant = plant.model_copy(update={"simulation": PlantSimulation(faults=injected)})
         with open_historian(db) as historian:
             historian.ensure_tags(_tag_specs(plant))
             virtual = VirtualPlant(plant, seed=seed, start_ns=start_ns)
@@ -325,11 +336,24 @@ def summary(plant: Plant, virtual: VirtualPlant, historian: Historian, run: Demo
             f"[bold red]{run.missing:,} samples served never arrived through the connectors[/]"
             " (see the warnings above): the historian lacks them"
         )
+    db = "" if run.db is None else f" --db '{run.db if '***' not in historian.url else 'URL'}'"
+    injected = [e for e in virtual.ground_truth if e.kind == TRUTH_KIND]
+    if injected:
+        console.print(f"{len(injected)} data faults were injected (ground truth):")
+        for e in injected:
+            p = e.payload
+            console.print(
+                f"  {p['kind']:<15} {'/'.join(str(p['tag']).split('/')[-2:])}  "
+                f"{iso(int(p['start_ns']))[:19]} to {iso(int(p['end_ns']))[:19]}",
+                markup=False,
+            )
+        span = f"--from {iso(virtual.start_ns)} --to {iso(virtual.now_ns)}"
+        console.print(f"Next: [bold]andon data check {span}{db}[/]")
+        return
     first = plant.machines()[0]
     vib = next((t.name for t in first.machine.tags if t.signal == "vibration_rms"), None)
     if vib:
         span = f"--from {iso(virtual.start_ns)} --to {iso(virtual.now_ns)}"
-        db = "" if run.db is None else f" --db '{run.db if '***' not in historian.url else 'URL'}'"
         console.print(
             f"Next: [bold]andon history query {first.tag_path(vib)} {span} --every 10m{db}[/]"
         )

@@ -273,17 +273,23 @@ def stuck(
     resolution: float = 0.0,
     min_samples: int = STUCK_MIN_SAMPLES,
     running: Spans | None = None,
+    max_gap_ns: int | None = None,
     carry: OpenRun | None = None,
     final: bool = True,
 ) -> tuple[Runs, OpenRun | None]:
     """Runs that change by no more than ``resolution`` from sample to sample for longer than
     ``stuck_after_ns`` (counted only while the machine runs, when ``running`` is given: a
-    stopped spindle reads 0 rpm for an hour and is right to). NaN breaks a run."""
+    stopped spindle reads 0 rpm for an hour and is right to). NaN breaks a run, and so does
+    a gap longer than ``max_gap_ns`` (the same reading on both sides of a dropout is two
+    readings, not a sensor frozen through it)."""
     n = len(ts)
     link = np.zeros(n, dtype=np.bool_)
     if n:
         link[1:] = np.abs(np.diff(value)) <= resolution
         link[0] = carry is not None and abs(float(value[0]) - carry.last) <= resolution
+        if max_gap_ns is not None:
+            link[1:] &= np.diff(ts) <= max_gap_ns
+            link[0] &= carry is not None and int(ts[0]) - carry.end_ns <= max_gap_ns
     found, left = runs(ts, value, np.ones(n, dtype=np.bool_), link, carry, final)
     held = (
         found.duration_ns if running is None else overlap_ns(found.start_ns, found.end_ns, running)

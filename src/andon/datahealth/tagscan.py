@@ -133,6 +133,9 @@ class TagScan:
                 stuck_after_ns=r.stuck_after_ns,
                 resolution=r.resolution,
                 running=r.running,
+                max_gap_ns=(
+                    None if r.interval_ns is None else round(r.interval_ns * r.gap_multiple)
+                ),
                 carry=self._stuck_carry,
                 final=final,
             )

@@ -131,6 +131,11 @@ class Historian:
         with storage_errors(self._engine):
             return kept_mod.late_since(self._engine, keys, start_ns, end_ns, since_ns)
 
+    def clock_ns(self) -> int:
+        """The database's clock: what kept results and late-write notes are stamped by."""
+        with storage_errors(self._engine), self._engine.connect() as conn:
+            return kept_mod.db_now_ns(conn)
+
     def forget(self, kind: str | None = None, asset: str | None = None) -> int:
         """Drop kept results (of a kind, of an asset subtree); returns how many."""
         with storage_errors(self._engine):

@@ -7,15 +7,15 @@ computed under and the time the computation *began* (``computed_ns``), and read 
 (``kept``).
 
 A kept result is stale when data about its period arrived after it was computed. Data that
-arrives on time (stamped less than ``LATE_AFTER_NS`` before the wall clock) concerns periods
+arrives on time (stamped less than ``NOTE_AFTER_NS`` before the wall clock) concerns periods
 still open, which are never kept; anything older - a connector's store-and-forward replay
 after an outage, an import, an operator's correction of yesterday - is noted in
 ``late_writes`` per tag (or event kind and asset) and hour, after the write committed,
-classified and stamped by the clock after the commit (a write that waited for a lock is
-judged by when it landed). A result whose computation began before such a note of one of
-its inputs is stale (``late_since``), whatever the order in which reader and writer ran: a
-write that committed after the computation read is noted later still. Several writers on
-several hosts stamp notes by their own clocks: readers allow ``CLOCK_SLACK_NS`` of skew.
+judged late by the clock after the commit (a write that waited for a lock is judged by when
+it landed) and stamped by the database's clock (``db_now_ns``). A result whose computation
+began (by the same clock) before such a note of one of its inputs is stale
+(``late_since``), whatever the order in which reader and writer ran: a write that committed
+after the computation read is noted later still.
 
 If the process dies between a write's commit and its note, the note is missing until the
 write is retried (a retried write notes again, even when it stores nothing new); ``forget``
@@ -39,9 +39,11 @@ from andon.historian.engine import IMMEDIATE, insert
 from andon.historian.schema import kept_results, late_writes
 
 LATE_AFTER_NS = 15 * NS_PER_MIN
-"""Data stamped at least this long before it is written is late (noted in the journal)."""
-CLOCK_SLACK_NS = NS_PER_MIN
-"""Clock skew between hosts that readers of the journal allow for."""
+"""A period is over for good (its results may be kept) this long after its data ends."""
+NOTE_AFTER_NS = 10 * NS_PER_MIN
+"""Data stamped at least this long before it is written is late, and noted. Five minutes less
+than ``LATE_AFTER_NS``: a writer whose clock is up to five minutes behind a reader's still
+notes what the reader may already have kept."""
 BUCKET_NS = NS_PER_H
 SAMPLE = "sample "
 EVENT = "event "
@@ -80,7 +82,7 @@ def late_in_batch(batch: Batch, now_ns: int) -> list[tuple[str, int]]:
     over the timestamps)."""
     if not len(batch):
         return []
-    late = batch.ts < now_ns - LATE_AFTER_NS
+    late = batch.ts < now_ns - NOTE_AFTER_NS
     if not bool(late.any()):
         return []
     ids = batch.tag_id[late].astype(np.int64)
@@ -91,7 +93,7 @@ def late_in_batch(batch: Batch, now_ns: int) -> list[tuple[str, int]]:
 
 def late_in_events(events: Sequence[Event], now_ns: int) -> list[tuple[str, int]]:
     """``(key, hour)`` of every kind, asset and hour the events concern late."""
-    limit = now_ns - LATE_AFTER_NS
+    limit = now_ns - NOTE_AFTER_NS
     return sorted(
         {(event_key(e.kind, e.asset), _bucket(int(e.ts))) for e in events if e.ts < limit}
     )
@@ -111,8 +113,20 @@ def note_late(engine: Engine, keys: Iterable[tuple[str, int]]) -> None:
         set_={"written_ns": newest(late_writes.c.written_ns, stmt.excluded.written_ns)},
     )
     with engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
-        now = time.time_ns()
+        now = db_now_ns(conn)
         conn.execute(stmt, [{"key": k, "bucket": b, "written_ns": now} for k, b in pairs])
+
+
+def db_now_ns(conn: sa.Connection) -> int:
+    """The database's clock (PostgreSQL's ``clock_timestamp()``, to the microsecond; on
+    SQLite, which lives on this host, this host's): writers on several hosts and readers
+    stamp notes and computations by one clock."""
+    if conn.dialect.name == "postgresql":
+        us = conn.exec_driver_sql(
+            "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint"
+        ).scalar_one()
+        return int(us) * 1000
+    return time.time_ns()
 
 
 def late_since(
@@ -201,11 +215,12 @@ def forget(engine: Engine, kind: str | None = None, asset: str | None = None) ->
 
 __all__ = [
     "BUCKET_NS",
-    "CLOCK_SLACK_NS",
     "EVENT",
     "LATE_AFTER_NS",
+    "NOTE_AFTER_NS",
     "SAMPLE",
     "Kept",
+    "db_now_ns",
     "event_key",
     "forget",
     "keep",

@@ -48,9 +48,9 @@ class Readings:
     def __init__(self, plant: Plant, historian: Historian) -> None:
         self.plant, self.historian = plant, historian
         self._kept: dict[tuple[str, int, int], tuple[StateHistory, Parts]] = {}
-        self.since_ns = now_ns()
-        """When the first of these readings may have been read: a result computed from them
-        is as old as that (``kpi.kept``)."""
+        self.since_ns = historian.clock_ns()
+        """When the first of these readings may have been read, by the database's clock: a
+        result computed from them is as old as that (``kpi.kept``)."""
 
     def of(self, ref: MachineRef, start_ns: int, end_ns: int) -> tuple[StateHistory, Parts]:
         key = (ref.path, start_ns, end_ns)

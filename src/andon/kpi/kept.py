@@ -11,8 +11,8 @@ is kept in the historian with
 - a **fingerprint** of everything the arithmetic read from plant.yaml (the machine, the
   calendar, the products), of the formulas (``FORMULA``) and of andon's version: change an
   ideal cycle time, or upgrade andon, and the machine's kept results are recomputed;
-- the time its computation **began**. It is stale, and recomputed on the next question, if
-  after that time (less ``historian.kept.CLOCK_SLACK_NS`` of clock skew)
+- the time its computation **began**, by the database's clock. It is stale, and recomputed
+  on the next question, if after that time
 
   - a late sample of one of the machine's OEE tags (its state inputs, its part counter) was
     noted in the period or before it, as far back as a sample still sets the state at the
@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from andon import __version__
 from andon.core.clock import NS_PER_S, now_ns
@@ -44,7 +45,6 @@ from andon.core.errors import StorageError
 from andon.historian import Historian
 from andon.historian.kept import (
     BUCKET_NS,
-    CLOCK_SLACK_NS,
     LATE_AFTER_NS,
     Kept,
     event_key,
@@ -161,7 +161,7 @@ class KeptOee:
         if found:
             self._drop_stale(found, by_path, lo, hi)
         return {
-            path: {i: Oee.from_dict(json.loads(row.body)) for i, row in kept.items()}
+            path: {i: Oee.from_dict(orjson.loads(row.body)) for i, row in kept.items()}
             for path, kept in found.items()
             if kept
         }
@@ -176,7 +176,6 @@ class KeptOee:
         """Remove kept results that a late write, or an operator's entry, made after their
         computation touches (see the module)."""
         since = min(row.computed_ns for kept in found.values() for row in kept.values())
-        since -= CLOCK_SLACK_NS
         reaches = [Reach.of(*by_path[path]) for path in found]
         owner = {
             key: (r.path, before, after) for r in reaches for key, (before, after) in r.keys.items()
@@ -211,7 +210,7 @@ class KeptOee:
                 p.end_ns,
                 self._print(ref),
                 began_ns,
-                json.dumps(r.to_dict(), separators=(",", ":")),
+                orjson.dumps(r.to_dict()).decode(),
             )
             for p, r in results
             if self.closed(p, margin)
@@ -237,9 +236,7 @@ def _drop(kept: dict[int, Kept], writes: np.ndarray) -> None:
     end = np.array([kept[i].end_ns for i in ids], dtype=np.int64)[:, None]
     computed = np.array([kept[i].computed_ns for i in ids], dtype=np.int64)[:, None]
     w_start, w_end, before, after, written = (writes[:, k][None, :] for k in range(5))
-    hit = (
-        (written >= computed - CLOCK_SLACK_NS) & (w_start < end + after) & (w_end > start - before)
-    ).any(axis=1)
+    hit = ((written >= computed) & (w_start < end + after) & (w_end > start - before)).any(axis=1)
     for i, stale in zip(ids, hit.tolist(), strict=True):
         if stale:
             del kept[i]

@@ -200,6 +200,57 @@ def _reference_problems(plant: Plant, file: str, where: _Locator) -> list[Proble
         for ri, mid in enumerate(product.routing):
             if mid not in all_machines:
                 add(("products", pi, "routing", ri), f"no machine with id {mid!r}")
+    problems.extend(_fault_problems(plant, file, where))
+    return problems
+
+
+def _fault_problems(plant: Plant, file: str, where: _Locator) -> list[Problem]:
+    """Each injected data fault names a machine of the plant (by id, or by path when the id
+    is not unique), one of its simulated tags, and a counter for a counter glitch."""
+    problems: list[Problem] = []
+    refs = plant.machines()
+    for fi, fault in enumerate(plant.simulation.faults):
+        floc: Loc = ("simulation", "faults", fi)
+
+        def add(key: str, message: str, floc: Loc = floc) -> None:
+            problems.append(
+                Problem(file, where.line((*floc, key)), _field_name((*floc, key)), message)
+            )
+
+        found = [r for r in refs if fault.machine in (r.machine.id, r.path)]
+        if not found:
+            close = difflib.get_close_matches(fault.machine, [r.machine.id for r in refs], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            add("machine", f"no machine {fault.machine!r} in the plant{hint}")
+            continue
+        if len(found) > 1:
+            add(
+                "machine",
+                f"{len(found)} machines have the id {fault.machine!r}; name one by its path "
+                f"({', '.join(r.path for r in found)})",
+            )
+            continue
+        machine = found[0].machine
+        tag = next((t for t in machine.tags if t.name == fault.tag), None)
+        if tag is None:
+            add("tag", _undeclared(machine, fault.tag))
+            continue
+        if tag.source != "sim":
+            add(
+                "tag",
+                f"tag {fault.tag!r} of {machine.id!r} comes from source {tag.source!r}, not the "
+                "virtual plant: a fault cannot be injected into it",
+            )
+        counter = machine.counter.tag if machine.counter is not None else None
+        if fault.kind == "counter_glitch" and tag.signal != "part_counter" and tag.name != counter:
+            add("tag", f"a counter glitch needs a part counter; {fault.tag!r} is not one")
+        if fault.span_fraction() is not None and (tag.low is None or tag.high is None):
+            add(
+                "size",
+                f"a size as a share of the span needs the tag's low and high limits; "
+                f"{fault.tag!r} lacks {'low' if tag.low is None else 'high'} "
+                "(give the size in its unit instead)",
+            )
     return problems
 
 

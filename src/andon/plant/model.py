@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import difflib
 import math
-from datetime import date
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from andon.core.clock import parse_duration
+from andon.core.errors import InputError
 from andon.core.tagpath import join
 from andon.plant.fields import (
     WEEKDAYS,
@@ -254,6 +259,178 @@ class Calendar(Model):
     grid_kg_co2e_per_kwh: Annotated[float, Field(ge=0)] | None = None
 
 
+# ---------------------------------------------------------------- data faults (virtual plant)
+
+FaultKind = Literal["dropout", "stuck", "spike", "drift", "clock_skew", "counter_glitch"]
+_WINDOWED = frozenset({"dropout", "stuck", "drift", "clock_skew"})
+"""Fault kinds that last a while and need ``duration`` (or ``until``)."""
+_KIND_FIELDS: dict[str, frozenset[str]] = {
+    "dropout": frozenset(),
+    "stuck": frozenset(),
+    "spike": frozenset({"size", "count"}),
+    "drift": frozenset({"rate"}),
+    "clock_skew": frozenset({"offset"}),
+    "counter_glitch": frozenset({"drop"}),
+}
+_SIGNED = re.compile(r"^\s*([+-])?\s*(.+)$")
+_SPAN_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|span)\s*$")
+
+
+def _fault_time(v: object) -> object:
+    """``2h`` (after the simulation's start) or an ISO 8601 time with its offset."""
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            raise ValueError(f"time {v.isoformat()} has no UTC offset; write e.g. ...T08:00:00Z")
+        return v
+    if isinstance(v, str):
+        try:
+            return parse_duration(v)
+        except InputError:
+            pass
+        try:
+            t = datetime.fromisoformat(v.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"expected an offset from the simulation's start (e.g. 2h, 90min) or an ISO "
+                f"time with its UTC offset (e.g. 2024-03-04T08:00:00Z), got {v!r}"
+            ) from None
+        return _fault_time(t)
+    if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+        raise ValueError("must not be negative (an offset from the simulation's start)")
+    return v
+
+
+def _signed_duration(v: object) -> object:
+    """``+10min`` or ``-30s``: a clock running ahead (+) or behind (-)."""
+    if isinstance(v, str):
+        m = _SIGNED.match(v)
+        sign = -1.0 if m and m.group(1) == "-" else 1.0
+        try:
+            return sign * parse_duration(m.group(2) if m else v)
+        except InputError:
+            raise ValueError(
+                f"expected a signed duration such as +10min or -30s, got {v!r}"
+            ) from None
+    return v
+
+
+def _spike_size(v: object) -> object:
+    """A number in the tag's unit, or ``20%`` / ``0.2 span`` of its declared span."""
+    if isinstance(v, str):
+        m = _SPAN_SIZE.match(v.lower())
+        if m is None:
+            try:
+                return float(v)
+            except ValueError:
+                raise ValueError(
+                    f"expected a size in the tag's unit (e.g. 5) or a share of its span "
+                    f"(e.g. 20% or 0.2 span), got {v!r}"
+                ) from None
+        return f"{float(m.group(1)) / (100.0 if m.group(2) == '%' else 1.0)!r} span"
+    return v
+
+
+FaultTime = Annotated[float | datetime, BeforeValidator(_fault_time)]
+SignedDuration = Annotated[float, BeforeValidator(_signed_duration), Field(allow_inf_nan=False)]
+SpikeSize = Annotated[float | str, BeforeValidator(_spike_size)]
+
+
+class DataFault(Model):
+    """A data fault the virtual plant injects into one tag's samples, recorded as ground truth
+    (a ``truth.data_fault`` event), so andon's data-health checks can be scored against it.
+
+    ``at`` is an offset from the simulation's start (``2h``) or an ISO time; the fault lasts
+    ``duration`` (or until ``until``). Per kind: ``spike`` replaces ``count`` isolated samples
+    by value ± ``size`` (in the tag's unit, or ``20%`` of its declared span), spread over the
+    duration; ``drift`` adds ``rate`` (tag unit per hour) × time since ``at``; ``clock_skew``
+    shifts time stamps by ``offset`` (``+10min``); ``counter_glitch`` makes the counter read
+    ``drop`` parts less (for ``duration``, or one reading).
+    """
+
+    kind: FaultKind
+    machine: str
+    """The machine's id (or its asset path, when two lines use the same id)."""
+    tag: Id
+    at: FaultTime
+    duration: PositiveDuration | None = None
+    until: FaultTime | None = None
+    size: SpikeSize | None = None
+    count: Annotated[int, Field(ge=1, le=10_000)] = 1
+    rate: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    offset: SignedDuration | None = None
+    drop: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> DataFault:
+        """Each kind's own fields, and a window that ends after it starts."""
+        given = {f for f in ("size", "rate", "offset", "drop") if getattr(self, f) is not None}
+        if self.count != 1:
+            given.add("count")
+        for name in sorted(given - _KIND_FIELDS[self.kind]):
+            raise error_at(
+                (name,),
+                f"{name!r} does not apply to a {self.kind} fault "
+                f"(it takes: {', '.join(sorted(_KIND_FIELDS[self.kind])) or 'no extra field'})",
+                getattr(self, name),
+                "DataFault",
+            )
+        needs = {"spike": "size", "drift": "rate", "clock_skew": "offset", "counter_glitch": "drop"}
+        if self.kind in needs and getattr(self, needs[self.kind]) is None:
+            raise error_at(
+                ("kind",), f"a {self.kind} fault needs {needs[self.kind]!r}", self.kind, "DataFault"
+            )
+        if self.duration is not None and self.until is not None:
+            raise error_at(
+                ("until",), "give either duration or until, not both", self.until, "DataFault"
+            )
+        if self.kind in _WINDOWED and self.duration is None and self.until is None:
+            raise error_at(
+                ("kind",),
+                f"a {self.kind} fault lasts a while: give its duration (e.g. 30min)",
+                self.kind,
+                "DataFault",
+            )
+        if self.kind == "spike" and self.count > 1 and self.duration is None and self.until is None:
+            raise error_at(
+                ("count",),
+                "several spikes are spread over a duration: give one",
+                self.count,
+                "DataFault",
+            )
+        same = isinstance(self.until, datetime) == isinstance(self.at, datetime)
+        if self.until is not None and same and self.until <= self.at:  # type: ignore[operator]
+            raise error_at(
+                ("until",),
+                "the fault ends before it starts (until is not after at)",
+                str(self.until),
+                "DataFault",
+            )
+        if self.kind == "clock_skew" and self.offset == 0:
+            raise error_at(("offset",), "an offset of 0 is no clock skew", 0, "DataFault")
+        if (isinstance(self.size, float) and self.size <= 0) or self.span_fraction() == 0:
+            raise error_at(
+                ("size",),
+                "a spike's size must be greater than zero (it goes up, or down when up would "
+                "leave the tag's limits)",
+                self.size,
+                "DataFault",
+            )
+        return self
+
+    def span_fraction(self) -> float | None:
+        """A spike's size as a share of the tag's span (``20%``), or None (in the tag's unit)."""
+        if isinstance(self.size, str):
+            return float(self.size.split()[0])
+        return None
+
+
+class PlantSimulation(Model):
+    """Plant-wide settings of the virtual plant; ignored by everything else."""
+
+    faults: list[DataFault] = Field(default_factory=list)
+    """Data faults to inject, each recorded as ground truth (``truth.data_fault``)."""
+
+
 # ---------------------------------------------------------------- products and plant
 
 
@@ -282,6 +459,8 @@ class Plant(Model):
     """What an hour of downtime, a scrapped part and a kWh cost (ROI estimates)."""
     carbon: Carbon | None = None
     """The grid's emission factor (kg CO2e per kWh, scope 2, location based)."""
+    simulation: PlantSimulation = Field(default_factory=PlantSimulation)
+    """For the virtual plant only: the data faults it injects."""
 
     @field_validator("sources", mode="wrap")
     @classmethod

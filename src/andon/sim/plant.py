@@ -29,6 +29,7 @@ from andon.core.tagpath import join
 from andon.plant.calendar import PlantCalendar
 from andon.plant.model import MachineRef, Plant, Product
 from andon.sim.defaults import resolve
+from andon.sim.faults import FaultInjector
 from andon.sim.machine import Inbound, Route, VirtualMachine, random_stream
 from andon.sim.physics import Window
 from andon.sim.sampling import Sampler
@@ -110,6 +111,8 @@ class VirtualPlant:
         self.tags: tuple[str, ...] = self._sampler.tags
         self.unsimulated: tuple[str, ...] = self._sampler.unsimulated
         """Configured sim tags the virtual plant cannot produce (unknown or missing signal)."""
+        self._faults = FaultInjector(plant, self._sampler.plans, seed=seed, start_ns=start_ns)
+        """plant.yaml's ``simulation: faults:``, applied to the samples (``sim.faults``)."""
 
     # ------------------------------------------------------------------ building
 
@@ -168,7 +171,8 @@ class VirtualPlant:
 
     def advance(self, until_ns: int) -> tuple[Batch, list[Event]]:
         """Simulate up to ``until_ns``: every sample with ts in [now_ns, until_ns) and every
-        event of that window, ordered by time. Samples are grouped by tag, in time order."""
+        event of that window, ordered by time. Samples are grouped by tag, in time order
+        (unless an injected data fault says otherwise: a clock skew moves stamps)."""
         if until_ns < self.now_ns:
             raise ValueError(
                 f"cannot advance backwards: until {iso(until_ns)} is before now {iso(self.now_ns)}"
@@ -182,6 +186,9 @@ class VirtualPlant:
         del self._pending[:cut]
         views = {vm.path: vm.timeline.view() for vm in self._machines}
         batch = self._sampler.window(views, start, until_ns)
+        if self._faults:
+            batch, told = self._faults.apply(batch, start, until_ns)
+            events.extend(told)
         self._count_samples(batch)
         events.extend(self._health(views, start, until_ns))
         events.sort(key=lambda e: e.ts)
