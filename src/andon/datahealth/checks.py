@@ -30,6 +30,11 @@ Mask = npt.NDArray[np.bool_]
 GAP_MULTIPLE = 3.0
 """A silence longer than this many expected intervals is a gap (one or two lost samples are
 not worth a technician's time; three in a row are a dropout)."""
+SETTLE_NS = 30 * NS_PER_S
+"""Samples of the last 30 s may still be on their way (a connector's batch, store-and-forward):
+when a range ends within this of now, a silence at its end is a gap only once it is longer
+than this (and than ``GAP_MULTIPLE`` intervals, as any gap). ``watch`` opens gaps by the same
+rule."""
 STUCK_AFTER_NS = 10 * NS_PER_MIN
 STUCK_INTERVALS = 60
 """A value held for longer than ``max(10 min, 60 intervals)`` is stuck: ten minutes is long
@@ -366,6 +371,18 @@ class Tail:
 
     ts: I64
     value: F64
+
+
+def noise_sigma(value: F64) -> float:
+    """A robust estimate of a signal's sample-to-sample noise (its standard deviation for
+    Gaussian noise): 1.4826·MAD of the first differences / √2. Differences ignore slow trends
+    and steps (a machine starting), so the estimate is of the noise alone; 0 for a flat or
+    stepped signal, and for fewer than 3 finite values."""
+    v = value[np.isfinite(value)]
+    if len(v) < 3:
+        return 0.0
+    d = np.diff(v)
+    return float(MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
 def spikes(

@@ -83,6 +83,23 @@ def never_received(tag: str, label: str, start_ns: int, end_ns: int) -> Finding:
     )
 
 
+def silent_in_range(tag: str, label: str, start_ns: int, end_ns: int, last: int | None) -> Finding:
+    """A stored tag that sent nothing in the range (``last``: its newest sample before it)."""
+    when = f"; last sample at {iso(last)}" if last is not None else ""
+    return Finding(
+        tag,
+        "gap",
+        start_ns,
+        end_ns,
+        f"{label} sent nothing in the range{when}",
+        {
+            "samples": 0,
+            "gap_s": (end_ns - start_ns) / NS_PER_S,
+            "last_sample": iso(last) if last is not None else None,
+        },
+    )
+
+
 def future_finding(tag: str, label: str, count: int, first: int, last: int, now: int) -> Finding:
     return Finding(
         tag,
@@ -151,9 +168,13 @@ def tag_findings(tag: str, label: str, unit: str, r: TagResult) -> list[Finding]
         lo, hi = float(r.out_of_range.low[i]), float(r.out_of_range.high[i])
         worst = hi if rules.high is not None and hi > rules.high else lo
         n = int(r.out_of_range.samples[i])
-        limits = f"[{number(rules.low or float('-inf'))}, {number(rules.high or float('inf'))}]"
         if rules.low is not None and rules.high is not None:
-            limits = f"{number(rules.low)}..{number(rules.high)} {unit}"
+            limits = f"outside its physical limits {number(rules.low)}..{number(rules.high)} {unit}"
+        elif rules.low is not None:
+            limits = f"below its lower limit {number(rules.low)} {unit}"
+        else:
+            assert rules.high is not None
+            limits = f"above its upper limit {number(rules.high)} {unit}"
         span = f" over {duration(b - a)}" if b > a else ""
         out.append(
             Finding(
@@ -161,7 +182,7 @@ def tag_findings(tag: str, label: str, unit: str, r: TagResult) -> list[Finding]
                 "out_of_range",
                 a,
                 b,
-                f"{label} read {number(worst)} {unit}, outside its physical limits {limits} "
+                f"{label} read {number(worst)} {unit}, {limits} "
                 f"({n} sample{'s' if n != 1 else ''}{span})",
                 {"worst": worst, "low": rules.low, "high": rules.high, "samples": n},
             )

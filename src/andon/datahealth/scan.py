@@ -15,15 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from andon.core.batch import I64
 from andon.core.clock import MAX_NS, NS_PER_S, iso
 from andon.core.errors import InputError, UnknownTagError
 from andon.core.machine_state import MachineState
 from andon.datahealth import checks
-from andon.datahealth.checks import OpenRun, Runs, Spans
-from andon.datahealth.findings import Finding, future_finding, never_received, tag_findings
+from andon.datahealth.checks import Spans
+from andon.datahealth.findings import (
+    Finding,
+    future_finding,
+    never_received,
+    silent_in_range,
+    tag_findings,
+)
 from andon.datahealth.score import days, mean_scores, tag_scores
 from andon.datahealth.tagscan import TagRules, TagScan
-from andon.historian import Historian
+from andon.historian import Historian, Series
 from andon.plant import MachineRef, Plant, Tag
 
 PAGE = 500_000
@@ -37,8 +44,17 @@ SPIKE_FLOOR = 0.01
 = 6 % of full scale away from its neighbours. The floor keeps a flat window (MAD 0) from
 flagging every change, and a quiet window (21 samples give a noisy MAD) from flagging
 ordinary process noise: the virtual plant's motor current and coolant pressure, whose noise
-is not Gaussian, otherwise show a "spike" every hour or so at 6 MADs. Without a declared
-span the plain Hampel filter applies, and a flat window flags nothing."""
+is not Gaussian, otherwise show a "spike" every hour or so at 6 MADs."""
+SPIKE_NOISE = 1.0
+"""Without a declared span the floor is the tag's own noise: ``SPIKE_NOISE`` × its robust
+sample-to-sample sigma over the range's first page (``checks.noise_sigma``). A 21-sample MAD
+is itself noisy and often well under the true sigma, so plain Gaussian noise at 1 Hz would
+otherwise give 10-26 "spikes" a day at 6 MADs; with the floor a spike must stand 6 noise
+sigmas from its window's median (one sample in 500 million of Gaussian noise), while an
+isolated 10-sigma spike is still found. A flat or stepped signal has noise 0: no floor, and
+a flat window flags nothing."""
+LOOK_BACK_S = (3600, 86400, 7 * 86400, 31 * 86400, 366 * 86400)
+"""How far back the samples before a range are looked for, step by step."""
 
 
 @dataclass(frozen=True)
@@ -122,31 +138,93 @@ def counter_tag(ref: MachineRef) -> tuple[str | None, int]:
     return None, 65536
 
 
+def newest_before(historian: Historian, path: str, t_ns: int, n: int) -> Series:
+    """The newest ``n`` samples of ``path`` before ``t_ns`` (fewer when there are fewer within
+    a year; raises UnknownTagError for a tag never stored). The historian reads oldest first,
+    so windows reaching further back are read until one holds enough: more than
+    ``LEARN_MIN``, or one when ``n`` is 1."""
+    enough = min(n, checks.LEARN_MIN + 1)
+    latest = historian.latest(path)
+    if latest and latest[0].ts < t_ns:
+        if n == 1:
+            x = latest[0]
+            return Series(path, _i64([x.ts]), np.asarray([x.value], np.float64), _u8(x.quality))
+        t_ns = latest[0].ts + 1  # nothing since: read back from the newest
+    found = Series(path, _i64([]), np.empty(0, np.float64), np.empty(0, np.uint8))
+    for back in LOOK_BACK_S:
+        found = _last(historian, path, t_ns - back * NS_PER_S, t_ns, n)
+        if len(found) >= enough:
+            break
+    return found
+
+
+def _last(historian: Historian, path: str, lo: int, hi: int, n: int) -> Series:
+    """The last ``n`` samples of ``[lo, hi)``, read forward a page at a time."""
+    s = historian.range(path, lo, hi, limit=PAGE)
+    kept = _tail(s, s, n)
+    while len(s) == PAGE:
+        s = historian.range(path, int(s.ts[-1]) + 1, hi, limit=PAGE)
+        kept = _tail(kept, s, n)
+    return kept
+
+
+def _tail(a: Series, b: Series, n: int) -> Series:
+    if a is b:  # the first page
+        return Series(a.tag, a.ts[-n:], a.value[-n:], a.quality[-n:])
+    return Series(
+        a.tag,
+        np.concatenate((a.ts, b.ts))[-n:],
+        np.concatenate((a.value, b.value))[-n:],
+        np.concatenate((a.quality, b.quality))[-n:],
+    )
+
+
+def _i64(x: list[int]) -> I64:
+    return np.asarray(x, dtype=np.int64)
+
+
+def _u8(q: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    return np.asarray([q], dtype=np.uint8)
+
+
 def running_spans(
     historian: Historian, path: str, codes: set[int], start_ns: int, end_ns: int, page: int
 ) -> Spans | None:
-    """When the machine ran, from its state-code tag, read page by page (None: never stored)."""
-    found: list[Runs] = []
-    carry: OpenRun | None = None
-    lo = start_ns
+    """When the machine ran, from its state-code tag, read page by page (None: not known).
+
+    Each state holds until the next state sample (sample and hold, as the state room reads
+    it): a controller that sends its state only on change (OPC UA, Sparkplug) is running from
+    the sample that says so to the one that says otherwise, and the state at ``start_ns`` is
+    the newest sample before it, so a state tag silent through the range still tells it. None
+    when the tag was never stored or no state sample is known at or before any of the range."""
     try:
+        before = newest_before(historian, path, start_ns, 1)
+        was = bool(len(before)) and bool(np.isin(before.value[-1], list(codes)))
+        known = bool(len(before))
+        opens: list[I64] = [np.asarray([start_ns] if was else [], dtype=np.int64)]
+        closes: list[I64] = []
+        lo = start_ns
         while True:
             s = historian.range(path, lo, end_ns, limit=page)
-            member = np.isin(s.value, list(codes))
-            link = np.zeros(len(s), dtype=np.bool_)
-            link[1:] = member[1:] & member[:-1]
             if len(s):
-                link[0] = carry is not None and bool(member[0])
-            last = len(s) < page
-            r, carry = checks.runs(s.ts, s.value, member, link, carry, last)
-            found.append(r)
-            if last:
+                known = True
+                run = np.isin(s.value, list(codes))
+                prev = np.concatenate(([was], run[:-1]))
+                opens.append(s.ts[run & ~prev])
+                closes.append(s.ts[~run & prev])
+                was = bool(run[-1])
+            if len(s) < page:
                 break
             lo = int(s.ts[-1]) + 1
     except UnknownTagError:
         return None
-    runs = Runs.concat(found)
-    return Spans(runs.start_ns, runs.end_ns)
+    if not known:
+        return None
+    if was:
+        closes.append(np.asarray([end_ns], dtype=np.int64))
+    start = np.concatenate(opens)
+    end = np.concatenate(closes) if closes else np.empty(0, np.int64)
+    return Spans(start, end)
 
 
 def rules_for(
@@ -156,13 +234,24 @@ def rules_for(
     is_state: bool,
     rollover: int | None,
     running: Spans | None,
+    first_page_value: np.ndarray[Any, Any] | None = None,
+    before_ts: np.ndarray[Any, Any] | None = None,
+    settle_ns: int = 0,
 ) -> TagRules:
-    """Which checks apply to ``tag`` and how (see the module docs of ``checks``)."""
+    """Which checks apply to ``tag`` and how (see the module docs of ``checks``).
+
+    An undeclared interval is learned from the range's first page, or from ``before_ts`` (the
+    samples just before the range) when the range holds too few to learn from: a sensor that
+    died before the range must still be expected to send. ``first_page_value`` sets the spike
+    filter's floor on a tag without declared limits (``SPIKE_NOISE``)."""
     if tag.interval is not None:
         interval: int | None = round(tag.interval * NS_PER_S)
         learned = False
     else:
-        interval, regular = checks.learn_interval(first_page_ts)
+        learn_from = first_page_ts
+        if len(first_page_ts) <= checks.LEARN_MIN and before_ts is not None:
+            learn_from = before_ts
+        interval, regular = checks.learn_interval(learn_from)
         interval = interval if regular else None
         learned = True
     stuck_after: int | None = max(checks.STUCK_AFTER_NS, checks.STUCK_INTERVALS * (interval or 0))
@@ -171,6 +260,8 @@ def rules_for(
     floor = 0.0
     if tag.low is not None and tag.high is not None:
         floor = SPIKE_FLOOR * (tag.high - tag.low)
+    elif first_page_value is not None:
+        floor = SPIKE_NOISE * checks.noise_sigma(first_page_value)
     return TagRules(
         interval_ns=interval,
         learned=learned,
@@ -181,6 +272,7 @@ def rules_for(
         spikes=not is_state and rollover is None,
         spike_min_scale=floor,
         rollover=rollover,
+        settle_ns=settle_ns,
     )
 
 
@@ -193,10 +285,19 @@ def check_range(
     now_ns: int,
     *,
     page: int = PAGE,
+    settle_ns: int = checks.SETTLE_NS,
 ) -> Report:
     """Check every declared tag of the machines at or below ``asset`` over ``[start_ns,
-    end_ns)``; findings worst first, scores per tag, machine and line per local day."""
+    end_ns)``; findings worst first, scores per tag, machine and line per local day.
+
+    When the range ends within ``settle_ns`` of now (the default ``--to now``), a silence at
+    its end is a gap only once longer than ``settle_ns``, counted to now: the last samples
+    may still be on their way."""
     check_input(start_ns, end_ns)
+    settle = 0
+    if end_ns >= now_ns - settle_ns:
+        # the trailing silence runs to the range's end; only the part up to now may settle
+        settle = settle_ns + max(end_ns - now_ns, 0)
     refs = machines_at(plant, asset)
     names, day_lo, day_hi = days(plant.calendar.timezone, start_ns, end_ns)
     findings: list[Finding] = []
@@ -230,6 +331,7 @@ def check_range(
                     is_state=tag.name == state_name,
                     rollover=rollover if tag.name == counter_name else None,
                     running=running,
+                    settle_ns=settle,
                 )
             except UnknownTagError:
                 found = [never_received(path, label, start_ns, end_ns)]
@@ -268,10 +370,28 @@ def _check_tag(
     is_state: bool,
     rollover: int | None,
     running: Spans | None,
+    settle_ns: int = 0,
 ) -> tuple[list[Finding], np.ndarray[Any, Any]]:
-    """One tag's findings and daily scores; raises UnknownTagError for a tag never stored."""
+    """One tag's findings and daily scores; raises UnknownTagError for a tag never stored.
+
+    A regularly sampled tag that sent nothing in the range (a dead sensor) gets one gap
+    finding saying when it last sent, and scores 0 like a tag never received. A tag without
+    an expected interval (a measurement per part, a state sent on change) may rightly be
+    silent for a while: it gets no such finding."""
     s = historian.range(path, start_ns, end_ns, limit=page)
-    rules = rules_for(tag, s.ts, is_state=is_state, rollover=rollover, running=running)
+    before = None
+    if tag.interval is None and len(s) <= checks.LEARN_MIN:
+        before = newest_before(historian, path, start_ns, page)
+    rules = rules_for(
+        tag,
+        s.ts,
+        is_state=is_state,
+        rollover=rollover,
+        running=running,
+        first_page_value=s.value,
+        before_ts=None if before is None else before.ts,
+        settle_ns=settle_ns,
+    )
     scan = TagScan(rules, start_ns, end_ns, day_lo)
     while True:
         scan.feed(s.ts, s.value, s.quality)
@@ -280,10 +400,19 @@ def _check_tag(
         s = historian.range(path, int(s.ts[-1]) + 1, end_ns, limit=page)
     result = scan.finish()
     found = tag_findings(path, label, tag.unit, result)
+    dead = result.received == 0 and rules.interval_ns is not None and len(result.gaps) > 0
+    if dead:
+        if before is None:
+            before = newest_before(historian, path, start_ns, 1)
+        last = int(before.ts[-1]) if len(before) else None
+        found = [f for f in found if f.check != "gap"]
+        found.insert(0, silent_in_range(path, label, start_ns, end_ns, last))
     ahead = now_ns + checks.MAX_AHEAD_NS + 1
     n_future = historian.count_samples(path, ahead, None) if ahead < MAX_NS else 0
     if n_future:
         first = int(historian.range(path, ahead, MAX_NS, limit=1).ts[0])
         last = historian.latest(path)[0].ts
         found.append(future_finding(path, label, n_future, first, last, now_ns))
+    if dead:
+        return found, np.zeros(len(day_lo))
     return found, tag_scores(result, day_lo, day_hi, n_future)

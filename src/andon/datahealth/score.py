@@ -17,7 +17,8 @@ time           5       counter glitches and samples stamped in the future (all p
 =============  ======  ===================================================================
 
 Missing and frozen data weigh most: every KPI and model downstream is silently wrong on them,
-while a spike or a BAD sample is at least visible. A tag never received scores 0. A day is a
+while a spike or a BAD sample is at least visible. A tag never received scores 0, and so does
+a regularly sampled tag that sent nothing in the checked range (a dead sensor). A day is a
 calendar day in the plant's time zone, cut to the checked range.
 """
 
@@ -78,7 +79,11 @@ def tag_scores(r: TagResult, lo: I64, hi: I64, future_samples: int = 0) -> F64:
         )
         lost += COMPLETENESS * (1 - share)
         g = r.gaps
-        n_gaps = ((g.start_ns[None, :] < hi[:, None]) & (g.end_ns[None, :] > lo[:, None])).sum(1)
+        # gaps are sorted and disjoint: those touching a day started before its end, less
+        # those that ended by its start (no days × gaps matrix: a year of a flapping tag)
+        n_gaps = np.searchsorted(g.start_ns, hi, side="left") - np.searchsorted(
+            g.end_ns, lo, side="right"
+        )
         lost += GAPS * np.minimum(1.0, n_gaps / GAPS_FOR_ZERO)
     stuck = r.stuck
     stuck_ns = np.array(

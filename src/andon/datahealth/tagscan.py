@@ -41,6 +41,9 @@ class TagRules:
     rollover: float | None = None
     """Set for a part counter: its glitches are looked for."""
     gap_multiple: float = checks.GAP_MULTIPLE
+    settle_ns: int = 0
+    """A silence at the range's end no longer than this is no gap: set when the range ends
+    near now, where the last samples may still be on their way (see ``checks.SETTLE_NS``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +112,8 @@ class TagScan:
         if r.interval_ns is not None:
             after = self.start_ns if self._prev_ts is None else self._prev_ts
             before = self.end_ns if final else None
+            if before is not None and before - after <= r.settle_ns:
+                before = None  # samples may still be on their way
             self._gaps.append(
                 checks.gaps(
                     ts, r.interval_ns, after_ns=after, before_ns=before, gap_multiple=r.gap_multiple

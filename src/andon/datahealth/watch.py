@@ -33,6 +33,7 @@ import numpy as np
 from andon.core.clock import NS_PER_H, NS_PER_S, from_ns, iso
 from andon.core.errors import InputError, UnknownTagError
 from andon.core.event import Event
+from andon.datahealth import checks
 from andon.datahealth.checks import BAD_BELOW
 from andon.datahealth.findings import Finding, duration
 from andon.datahealth.scan import check_range, machines_at
@@ -49,9 +50,10 @@ WINDOW_NS = NS_PER_H
 LOOK_BACK_NS = 7 * 24 * NS_PER_H
 """How far back the first step looks for what is open; a run open for longer is opened
 again (from the window's start)."""
-SETTLE_NS = 30 * NS_PER_S
+SETTLE_NS = checks.SETTLE_NS
 """A silence at the window's end shorter than this is not opened yet: samples of the last
-seconds may still be on their way (a connector's batch, store-and-forward)."""
+seconds may still be on their way (a connector's batch, store-and-forward). The same constant
+``check_range`` settles a range ending at now by, and the watch passes its own to it."""
 RUN_CHECKS = frozenset({"gap", "stuck", "out_of_range", "bad_quality"})
 POINT_CHECKS = frozenset({"spike", "counter"})
 
@@ -230,7 +232,15 @@ class HealthWatch:
         start = now_ns - self.window_ns
         if self._open is None:
             self._open = self._restore(now_ns)
-        report = check_range(self.plant, self.historian, self.asset, start, now_ns, now_ns)
+        report = check_range(
+            self.plant,
+            self.historian,
+            self.asset,
+            start,
+            now_ns,
+            now_ns,
+            settle_ns=self.settle_ns,
+        )
         out: list[Event] = []
         runs: dict[Key, list[Finding]] = {}
         for f in report.findings:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from andon.api.access import in_worker, require
 from andon.api.routes.common import TIME_HELP, Ctx, span
-from andon.core.clock import now_ns
+from andon.core.clock import NS_PER_S, now_ns
 from andon.core.errors import InputError
 from andon.datahealth import check_range, readiness
 from andon.identity import Permission
@@ -23,6 +23,21 @@ router = APIRouter(tags=["data health"])
 
 FromDefault = Annotated[str, Query(alias="from", max_length=64, description=TIME_HELP)]
 ToDefault = Annotated[str, Query(alias="to", max_length=64, description=TIME_HELP)]
+
+
+MAX_DAYS = 31
+"""The longest range one request may check: a month of every tag is minutes of a worker
+(``andon data check`` on the command line takes up to a year)."""
+
+
+def served_range(start_ns: int, end_ns: int) -> tuple[int, int]:
+    """``(start_ns, end_ns)`` if a request may check it, else a clear refusal."""
+    if end_ns - start_ns > MAX_DAYS * 86_400 * NS_PER_S:
+        raise InputError(
+            f"the range is longer than {MAX_DAYS} days; ask for a month or less "
+            "(`andon data check` checks up to a year)"
+        )
+    return start_ns, end_ns
 
 
 def plant_of(ctx: Ctx) -> Plant:
@@ -45,7 +60,7 @@ async def data_check(
     findings worst first, each with a sentence and its evidence, and a score from 0 to 100
     per tag, machine and line and per day."""
     plant = plant_of(ctx)
-    start_ns, end_ns = span(start, end)
+    start_ns, end_ns = served_range(*span(start, end))
     now = now_ns()
     return await in_worker(
         request,

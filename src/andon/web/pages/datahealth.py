@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 
 from andon.api.access import in_worker, require
 from andon.api.routes.common import Ctx
+from andon.api.routes.datahealth import served_range
 from andon.core.clock import NS_PER_H, NS_PER_S, iso, now_ns, parse_time
 from andon.core.errors import InputError, UnknownTagError
 from andon.datahealth import Finding, Report, check_range, describe, readiness
@@ -182,6 +183,8 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, tag: str | None
     now = now_ns()
     start_ns = parse_time(start, now=now, field="from")
     end_ns = parse_time(end, now=now, field="to")
+    if end_ns > start_ns:
+        served_range(start_ns, end_ns)
     report = check_range(plant, ctx.historian, asset, start_ns, end_ns, now)
     rows, clean = _worst_tags(report)
     machines = [
