@@ -121,9 +121,12 @@ def test_counter_glitches_are_neither_resets_nor_rollovers() -> None:
     )
     ts = secs(*range(len(value)))
     g, carry = checks.counter_glitches(ts, value, rollover=65536)
-    # 102 → 50: glitch; 51 → 3: reset; 65535 → 2: rollover; 5000 → 8: reset; 65530 → 40000: glitch
-    assert g.ts.tolist() == [3 * S, 14 * S]
-    assert g.before.tolist() == [102.0, 65530.0] and g.after.tolist() == [50.0, 40000.0]
+    # 102 → 50: glitch; 51 → 3: reset; 4 → 65530: back past 0 (a glitch, not 65,526 parts
+    # in a second); 65535 → 2: rollover; 5000 → 8: reset; 8 → 65530: back past 0;
+    # 65530 → 40000: glitch
+    assert g.ts.tolist() == [3 * S, 7 * S, 13 * S, 14 * S]
+    assert g.before.tolist() == [102.0, 4.0, 8.0, 65530.0]
+    assert g.after.tolist() == [50.0, 65530.0, 65530.0, 40000.0]
     assert carry == 40000.0
     g2, _ = checks.counter_glitches(secs(0), np.array([7000.0]), carry=9000.0)
     assert g2.before.tolist() == [9000.0]  # the carried value counts across chunks

@@ -454,15 +454,18 @@ def counter_glitches(
     carry: float | None = None,
 ) -> tuple[Glitches, float | None]:
     """Drops of a counter that are neither a rollover (from within ``near·rollover`` of the top
-    to within it of 0) nor a reset (to at most ``reset_max``). NaN samples are skipped; the
-    carry is the last finite value."""
+    to within it of 0) nor a reset (to at most ``reset_max``), and drops across zero: a jump
+    from near 0 to near the top is the counter going back past 0 (just after a rollover), not
+    a machine making most of a counter's range between two readings. NaN samples are
+    skipped; the carry is the last finite value."""
     ok = np.isfinite(value)
     t, v = ts[ok], value[ok]
     if not len(v):
         return Glitches(_i64([]), _f64([]), _f64([])), carry
     prev = np.concatenate(([carry if carry is not None else v[0]], v[:-1]))
     rolled = (prev >= rollover * (1 - near)) & (v <= rollover * near)
-    glitch = (v < prev) & ~rolled & (v > reset_max)
+    back_past_zero = (prev <= rollover * near) & (v >= rollover * (1 - near))
+    glitch = ((v < prev) & ~rolled & (v > reset_max)) | back_past_zero
     return Glitches(t[glitch], prev[glitch], v[glitch]), float(v[-1])
 
 

@@ -196,8 +196,12 @@ def tag_findings(tag: str, label: str, unit: str, r: TagResult) -> list[Finding]
                 "counter",
                 t,
                 t,
-                f"{label} went back from {g.before[i]:.0f} to {g.after[i]:.0f}: neither a reset "
-                "to 0 nor a rollover",
+                f"{label} went back from {g.before[i]:.0f} to {g.after[i]:.0f}"
+                + (
+                    " (back past 0, just after a rollover)"
+                    if g.after[i] > g.before[i]
+                    else ": neither a reset to 0 nor a rollover"
+                ),
                 {"before": float(g.before[i]), "after": float(g.after[i])},
             )
         )
