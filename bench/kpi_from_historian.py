@@ -45,8 +45,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
@@ -74,6 +76,7 @@ from andon.web import install
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 START = "2026-03-02T00:00:00+01:00"  # a Monday, local midnight in Berlin
 FIRST_SHIFT_S = 6 * 3600  # the early shift begins at 06:00
+TIMEZONE = "Europe/Berlin"
 DAY_S = 86_400
 LEAD_S = 120  # samples written before the range, so the state at its start is known
 PER_LINE = 10
@@ -340,7 +343,10 @@ def run(name: str, url: str, args: argparse.Namespace) -> None:
     # clipped by the range is computed from the samples each time); the extra day filled
     # holds the last night shift's end and what follows it
     start_ns = filled_from + FIRST_SHIFT_S * NS_PER_S
-    end_ns = start_ns + args.days * DAY_S * NS_PER_S
+    # ``days`` local days later, so the range ends at a shift change even across a change of
+    # the clocks (29 March 2026 in Berlin: 30 days of 86,400 s end at 07:00, cutting a shift)
+    first = datetime.fromtimestamp(start_ns / NS_PER_S, ZoneInfo(TIMEZONE))
+    end_ns = int((first + timedelta(days=args.days)).timestamp()) * NS_PER_S
     with open_historian(url) as historian:
         samples, parts, wall = fill(historian, plant, filled_from, args.days + 1)
         print(
