@@ -2,7 +2,7 @@
 
     python bench/kpi_from_historian.py [--machines N] [--days D] [--repeat K] [--web-repeat W]
                                        [--plant-repeat P] [--pg URL] [--no-pg] [--no-sqlite]
-                                       [--no-web] [--profile] [--kept-only]
+                                       [--no-web] [--profile] [--kept-only] [--power]
 
 A plant of ``N`` machines (10 per line) with a ``state_code`` tag (interval 1 s) and the job
 shop's calendar (three shifts with breaks, Europe/Berlin) is built in code. The historian (a
@@ -23,7 +23,12 @@ median of ``K`` after one warm-up:
   ``read_parts`` (part events), ``oee_periods`` (the arithmetic on what those returned);
 * unless ``--no-web``: ``GET /oee`` and ``GET /api/v1/kpi/oee`` through FastAPI's TestClient
   (a logged-in viewer; no server), for one machine over one day and for the whole plant over
-  one day, median of ``W`` (default 10; ``P`` for the plant's, default 10).
+  one day, median of ``W`` (default 10; ``P`` for the plant's, default 10), and the first
+  request on its own after every kept result is forgotten (it computes and keeps the closed
+  shifts' OEE, stops and energy).
+
+``--power`` gives every machine a 1 Hz power meter (3.5 kW idle, 18 kW running), the
+calendar time-of-use tariffs and a grid emission factor, so the page's energy is computed too.
 
 ``--profile`` prints the top of a cProfile of one ``asset_oee`` call on each engine.
 ``--kept-only`` (for the full plant-month, whose parts would take minutes each) times the
@@ -104,21 +109,32 @@ calendar:
       end: "06:00"
       breaks: [{start: "01:00", duration: 30min}, {start: "04:00", duration: 15min}]
 """
+TARIFFS = """\
+  tariffs:
+    - {name: peak, start: "07:00", end: "20:00", price_per_kwh: 0.24,
+       days: [mon, tue, wed, thu, fri]}
+    - {name: off-peak, start: "20:00", end: "07:00", price_per_kwh: 0.15}
+carbon: {grid_kg_co2e_per_kwh: 0.38}
+"""
+IDLE_KW, RUNNING_KW = 3.5, 18.0
 
 
-def plant_yaml(machines: int) -> str:
-    """``machines`` machines, ten per line, each with a 1 s state-code tag."""
+def plant_yaml(machines: int, power: bool = False) -> str:
+    """``machines`` machines, ten per line, each with a 1 s state-code tag (and with
+    ``power`` a 1 s power meter, the calendar's tariffs and a grid emission factor)."""
     lines = []
+    meter = ", {name: power, unit: kW, interval: 1s, signal: power}" if power else ""
     for li in range((machines + PER_LINE - 1) // PER_LINE):
         lines.append(f"      - id: line-{li}\n        type: job_shop\n        machines:")
         for m in range(li * PER_LINE, min((li + 1) * PER_LINE, machines)):
             lines.append(
                 f"          - {{id: m{m:03d}, type: mill, ideal_cycle_time: {IDEAL_S:g}s, tags: "
-                "[{name: state_code, unit: code, interval: 1s, signal: state_code}]}"
+                f"[{{name: state_code, unit: code, interval: 1s, signal: state_code}}{meter}]}}"
             )
     return (
         "site: bench\n"
         + CALENDAR
+        + (TARIFFS if power else "")
         + "products:\n  - {id: widget}\n"
         + "areas:\n  - id: shop\n    lines:\n"
         + "\n".join(lines)
@@ -147,7 +163,9 @@ def machine_day(rng: np.random.Generator, t0_s: int, span_s: int) -> tuple[Any, 
     return ts, values, (t0_s + parts.astype(np.int64)) * NS_PER_S
 
 
-def fill(historian: Historian, plant: Plant, start_ns: int, days: int) -> tuple[int, int, float]:
+def fill(
+    historian: Historian, plant: Plant, start_ns: int, days: int, power: bool = False
+) -> tuple[int, int, float]:
     """Write ``days`` of every machine; returns (samples, parts, wall s)."""
     refs = plant.machines()
     t_start = time.perf_counter()
@@ -158,13 +176,17 @@ def fill(historian: Historian, plant: Plant, start_ns: int, days: int) -> tuple[
         span_s = DAY_S + (LEAD_S if d == 0 else 0)
         for g in range(0, len(refs), PER_LINE):
             group = refs[g : g + PER_LINE]
-            tags = tuple(r.tag_path("state_code") for r in group)
+            names = ("state_code", "power") if power else ("state_code",)
+            tags = tuple(r.tag_path(n) for r in group for n in names)
             cols: list[tuple[Any, Any]] = []
             events: list[Event] = []
             for i, ref in enumerate(group):
                 rng = np.random.default_rng((g + i) * 10_000 + d)
                 ts, values, part_ts = machine_day(rng, t0_s, span_s)
                 cols.append((ts, values))
+                if power:  # idle draw, the spindle's while running, a little noise
+                    kw = IDLE_KW + (RUNNING_KW - IDLE_KW) * (values == M.RUNNING)
+                    cols.append((ts, kw + rng.normal(0.0, 0.2, size=len(kw))))
                 result = rng.choice(
                     ["good", "scrap", "rework"], size=len(part_ts), p=[0.97, 0.01, 0.02]
                 )
@@ -179,7 +201,7 @@ def fill(historian: Historian, plant: Plant, start_ns: int, days: int) -> tuple[
                     for t, r in zip(part_ts.tolist(), result.tolist(), strict=True)
                 )
             ts = np.concatenate([c[0] for c in cols])
-            tag_id = np.repeat(np.arange(len(group), dtype=np.int32), [len(c[0]) for c in cols])
+            tag_id = np.repeat(np.arange(len(cols), dtype=np.int32), [len(c[0]) for c in cols])
             value = np.concatenate([c[1] for c in cols])
             samples += historian.write(Batch.build(tags, ts, tag_id, value))
             parts += historian.write_events(events)
@@ -292,6 +314,10 @@ def time_web(
 
                 try:
                     n = repeat if who == "one machine" else plant_repeat
+                    historian.forget()  # the first request computes and keeps the closed shifts
+                    t = time.perf_counter()
+                    get()
+                    out[f"{route} {who}, first"] = time.perf_counter() - t
                     out[f"{route} {who}"] = median_s(get, n)
                 except RuntimeError as exc:  # a page being edited elsewhere: say so, go on
                     print(f"  GET {route} {who}: {exc}", flush=True)
@@ -337,7 +363,7 @@ def pg_schema(url: str) -> Iterator[str]:
 
 
 def run(name: str, url: str, args: argparse.Namespace) -> None:
-    plant = parse_plant(plant_yaml(args.machines), "bench plant")
+    plant = parse_plant(plant_yaml(args.machines, args.power), "bench plant")
     filled_from = parse_time(START, field="start")
     # the timed range runs from the first early shift, so every shift in it is whole (a shift
     # clipped by the range is computed from the samples each time); the extra day filled
@@ -348,7 +374,7 @@ def run(name: str, url: str, args: argparse.Namespace) -> None:
     first = datetime.fromtimestamp(start_ns / NS_PER_S, ZoneInfo(TIMEZONE))
     end_ns = int((first + timedelta(days=args.days)).timestamp()) * NS_PER_S
     with open_historian(url) as historian:
-        samples, parts, wall = fill(historian, plant, filled_from, args.days + 1)
+        samples, parts, wall = fill(historian, plant, filled_from, args.days + 1, args.power)
         print(
             f"{name}: filled {args.machines} machines x {args.days + 1} d: {samples:,} samples, "
             f"{parts:,} part events in {wall:.0f} s"
@@ -388,6 +414,9 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     ap.add_argument("--no-web", action="store_true", help="skip the page and API timings")
+    ap.add_argument(
+        "--power", action="store_true", help="a 1 Hz power meter per machine, tariffs, carbon"
+    )
     ap.add_argument("--profile", action="store_true", help="cProfile one asset_oee call")
     ap.add_argument(
         "--kept-only",

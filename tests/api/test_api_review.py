@@ -164,12 +164,28 @@ def test_a_closed_window_is_flushed_with_the_next_entry(site: Site):
     collapser = getattr(site.app.state, STATE_KEY)
     now = [1000.0]
     collapser.clock = lambda: now[0]
+    collapser._swept = now[0]  # the sweep's clock too, whatever the machine's uptime
+    for _ in range(5):
+        site.client.post("/api/v1/users", json={"name": "x", "role": "viewer"})
+    now[0] += 59  # a sweep runs, the window is still open
+    site.client.post("/api/v1/users", json={"name": "x", "role": "viewer"})
+    now[0] += 2  # the window closed since the last sweep: its count rides with the next entry
+    site.client.post("/api/v1/users", json={"name": "x", "role": "viewer"})
+    counts = [e.details["count"] for e in entries_of(site, "users.create")]
+    assert counts == [1, 6]  # the first at once; the 5 after it ride with the next window's
+
+
+def test_a_sweep_writes_a_closed_window(site: Site):
+    collapser = getattr(site.app.state, STATE_KEY)
+    now = [1000.0]
+    collapser.clock = lambda: now[0]
+    collapser._swept = now[0]
     for _ in range(5):
         site.client.post("/api/v1/users", json={"name": "x", "role": "viewer"})
     now[0] += 61
     site.client.post("/api/v1/users", json={"name": "x", "role": "viewer"})
     counts = [e.details["count"] for e in entries_of(site, "users.create")]
-    assert counts == [1, 5]  # the first at once; the 4 after it ride with the next window's
+    assert counts == [1, 4, 1]  # the sweep writes the closed window's 4, then a new window
 
 
 def test_writes_by_a_principal_and_refused_credentials_are_each_recorded(site: Site):

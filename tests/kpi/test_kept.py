@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from shop_history import END, START, H
 
 from andon.core import Batch
-from andon.core.clock import NS_PER_S, now_ns, parse_time
+from andon.core.clock import NS_PER_S, now_ns
 from andon.core.machine_state import MachineState
 from andon.historian import Historian, open_historian
 from andon.historian.kept import LATE_AFTER_NS, NOTE_AFTER_NS, sample_key
@@ -21,40 +22,7 @@ from andon.kpi.assets import asset_oee
 from andon.kpi.kept import KIND, KeptOee
 from andon.kpi.periods import Period
 from andon.plant import Plant, example_plant, load_plant
-from andon.sim import VirtualPlant
 from andon.state.reasons import correct, enter_parts
-
-START = parse_time("2026-11-23T05:00:00Z")  # Monday 06:00 in Berlin: the early shift
-END = START + 16 * 3600 * NS_PER_S  # early and late shifts: closed long ago
-H = 3600 * NS_PER_S
-
-
-@pytest.fixture(scope="module")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("kept") / "andon.db"
-    plant = load_plant(example_plant("job_shop"))
-    vp = VirtualPlant(plant, seed=5, start_ns=START)
-    with open_historian(f"sqlite:///{db}") as h:
-        t = START
-        while t < END + H:  # an hour past the late shift, so its last stops are known
-            t += H
-            batch, events = vp.advance(t)
-            h.write(batch)
-            h.write_events(events)
-    return db
-
-
-@pytest.fixture
-def db(filled: Path, tmp_path: Path) -> str:
-    """A private copy of the filled historian, nothing kept yet, its history written an hour
-    ago (its notes of late writes are an hour old, beyond any allowance for clock skew)."""
-    copy = tmp_path / "andon.db"
-    copy.write_bytes(filled.read_bytes())
-    with open_historian(f"sqlite:///{copy}") as h:
-        h.forget()
-        with h.engine.begin() as conn:
-            conn.execute(sa.update(late_writes).values(written_ns=now_ns() - H))
-    return f"sqlite:///{copy}"
 
 
 def plant() -> Plant:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from andon.core.clock import NS_PER_S
 from andon.core.machine_state import MachineState as S
-from andon.kpi.pareto import SMALL_STOPS, stop_reasons
+from andon.kpi.pareto import (
+    SMALL_STOPS,
+    PeriodStops,
+    StopReason,
+    add_stops,
+    stop_reasons,
+    stops_in_periods,
+)
 from andon.plant.calendar import Interval
 from andon.state.history import StateHistory
 
@@ -45,3 +58,58 @@ def test_stops_by_reason_inside_planned_time_longest_first():
     }
     order = [r.reason for r in stop_reasons(history, brk, 120.0)]
     assert order[0] == "spindle jam"
+
+
+def test_a_stop_across_a_shift_change_is_counted_once_and_measured_whole():
+    history = StateHistory.of(
+        "s/a/l/m1",
+        at(0),
+        at(120),
+        [
+            (at(0), S.RUNNING, ""),
+            (at(59), S.DOWN, "spindle jam"),  # 3 min: 1 before the change, 2 after
+            (at(62), S.RUNNING, ""),
+            (at(119), S.IDLE, ""),
+        ],
+    )
+    spans = [(at(0), at(60)), (at(60), at(120))]
+    early, late = stops_in_periods(history, [], 2.0 * 60, spans)
+    # a 1-minute piece of a 3-minute stop is no small stop: the stop is measured whole
+    assert early == [PeriodStops("spindle jam", 60.0, 1, 0)]
+    assert late[0] == PeriodStops("spindle jam", 120.0, 0, 1)
+    assert add_stops([early, late])[0] == StopReason("spindle jam", 180.0, 1)
+    assert add_stops([late])[0] == StopReason("spindle jam", 120.0, 1)  # under way at its start
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[StateHistory, list[Interval], list[tuple[int, int]]]:
+    steps = draw(
+        st.lists(
+            st.tuples(st.integers(1, 600), st.sampled_from(list(S)), st.sampled_from("xy")),
+            min_size=1,
+            max_size=40,
+        )
+    )
+    rows, t = [], 0
+    for length, state, reason in steps:
+        rows.append((at(t / 60), state, reason if state not in (S.RUNNING,) else ""))
+        t += length
+    history = StateHistory.of("s/a/l/m1", at(0), at(t / 60), rows)
+    breaks = [
+        Interval(at(a / 60), at((a + n) / 60), "break")
+        for a, n in draw(st.lists(st.tuples(st.integers(0, t), st.integers(1, 300)), max_size=4))
+    ]
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(t - 1, 1)), max_size=8))) - {0, t})
+    edges = [0, *cuts, t]
+    spans = [(at(a / 60), at(b / 60)) for a, b in itertools.pairwise(edges) if b > a]
+    return history, breaks, spans
+
+
+@given(histories(), st.sampled_from([0.5, 2.0, 30.0]))
+@settings(max_examples=200, deadline=None)
+def test_a_ranges_pareto_is_its_periods_added_up(case, micro_min):
+    history, breaks, spans = case
+    whole = stop_reasons(history, breaks, micro_min * 60)
+    split = add_stops(stops_in_periods(history, breaks, micro_min * 60, spans))
+    assert [(r.reason, r.stops) for r in split] == [(r.reason, r.stops) for r in whole]
+    assert [r.seconds for r in split] == pytest.approx([r.seconds for r in whole])

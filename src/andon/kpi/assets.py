@@ -9,21 +9,23 @@ which; an area's and the site's are their lines' weighted by planned time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from andon.core.clock import now_ns
 from andon.core.errors import InputError
 from andon.historian import Historian
-from andon.kpi.kept import KeptOee, margin_ns
+from andon.kpi.kept import Keeper, KeptOee, KeptStops, margin_ns
 from andon.kpi.oee import Oee, combine, ideal_for, line_oee, oee_periods
-from andon.kpi.pareto import StopReason, stop_reasons
+from andon.kpi.pareto import PeriodStops, StopReason, add_stops, stops_in_periods
 from andon.kpi.periods import BY, By, Period, periods, planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
 from andon.state.counts import read_parts
 from andon.state.derive import derive
 from andon.state.history import Parts, StateHistory
 
+T = TypeVar("T")
 DEFAULT_MICRO_STOP_S = 120.0
 MAX_PERIODS = 1000
 """Most periods one question may ask for (by shift, about eleven months)."""
@@ -97,50 +99,97 @@ def micro_stop_s(ref: MachineRef) -> float:
     return state.micro_stop if state is not None else DEFAULT_MICRO_STOP_S
 
 
+Compute = Callable[[StateHistory, Parts, list[Period]], list[T]]
+"""One machine's results for consecutive periods from its history and parts read around
+them."""
+
+
+@dataclass(frozen=True)
+class Keeping(Generic[T]):
+    """One question's kept results of one kind: the keeper (None when no period asked for can
+    be kept), what it found kept per machine, and which periods may be kept."""
+
+    kept: Keeper[T] | None
+    known: dict[str, dict[int, T]]
+    keepable: frozenset[int]
+
+    @classmethod
+    def of(
+        cls,
+        keeper: type[Keeper[T]],
+        plant: Plant,
+        historian: Historian,
+        refs: Sequence[MachineRef],
+        spans: Sequence[Period],
+        by: By | None,
+    ) -> Keeping[T]:
+        keepable = whole_periods(plant, spans, by)
+        kept = keeper(plant, historian) if keepable else None
+        margins = [margin_ns(r, micro_stop_s(r)) for r in refs]
+        known = kept.lookup(refs, spans, margins) if kept else {}
+        return cls(kept, known, keepable)
+
+
+def per_period(
+    plant: Plant,
+    ref: MachineRef,
+    historian: Historian,
+    spans: Sequence[Period],
+    compute: Compute[T],
+    readings: Readings | None = None,
+    keeping: Keeping[T] | None = None,
+) -> list[T]:
+    """One machine's result of one kind in each period.
+
+    The history is read once per run of consecutive periods not in ``found`` (results kept
+    earlier), from the machine's margin before the run to the margin after it (never past
+    now): a stop that crosses a period's edge is measured whole (a 10-minute breakdown split
+    1 + 9 is still a breakdown in both periods), so a period's result does not depend on the
+    range it was asked with. With ``keeping``, its results kept earlier are used and those of
+    its keepable periods that are closed are kept for the next question.
+    """
+    if not spans:
+        return []
+    kept = keeping.kept if keeping is not None else None
+    keepable = keeping.keepable if keeping is not None else frozenset()
+    found = dict(keeping.known.get(ref.path, {})) if keeping is not None else {}
+    missing = [i for i in range(len(spans)) if i not in found]
+    now = kept.now_ns if kept is not None else now_ns()
+    margin = margin_ns(ref, micro_stop_s(ref))
+    for run in _runs(missing):
+        start, end = spans[run[0]].start_ns, spans[run[-1]].end_ns
+        readings = readings or Readings(plant, historian)
+        history, parts = readings.of(ref, start - margin, max(end, min(end + margin, now)))
+        results = compute(history, parts, [spans[i] for i in run])
+        found.update(zip(run, results, strict=True))
+        if kept is not None:
+            done = [(spans[i], r) for i, r in zip(run, results, strict=True) if i in keepable]
+            kept.keep(ref, done, readings.since_ns, margin)
+    return [found[i] for i in range(len(spans))]
+
+
 def machine_periods(
     plant: Plant,
     ref: MachineRef,
     historian: Historian,
     spans: Sequence[Period],
     readings: Readings | None = None,
-    *,
-    kept: KeptOee | None = None,
-    found: dict[int, Oee] | None = None,
-    keepable: frozenset[int] = frozenset(),
+    keeping: Keeping[Oee] | None = None,
 ) -> list[Oee]:
-    """One machine's OEE in each period.
-
-    The history is read once per run of consecutive periods not in ``found`` (results kept
-    earlier), from the micro-stop threshold before the run to the threshold after it (never
-    past now): a stop that crosses a period's edge is measured whole (a 10-minute breakdown split
-    1 + 9 is still a breakdown in both periods), so a period's result does not depend on the
-    range it was asked with. With ``kept``, the results of the ``keepable`` periods that are
-    closed are kept for the next question.
-    """
-    if not spans:
-        return []
-    found = dict(found or {})
-    missing = [i for i in range(len(spans)) if i not in found]
-    now = kept.now_ns if kept is not None else now_ns()
-    margin = margin_ns(ref, micro_stop_s(ref))
+    """One machine's OEE in each period (``per_period``)."""
     calendar = PlantCalendar(plant.calendar)
-    for run in _runs(missing):
-        start, end = spans[run[0]].start_ns, spans[run[-1]].end_ns
-        readings = readings or Readings(plant, historian)
-        history, parts = readings.of(ref, start - margin, max(end, min(end + margin, now)))
-        results = oee_periods(
+
+    def compute(history: StateHistory, parts: Parts, run: list[Period]) -> list[Oee]:
+        return oee_periods(
             history,
             parts,
-            [(spans[i].start_ns, spans[i].end_ns) for i in run],
-            planned_stops=planned_stops_for(calendar, start, end),
+            [(p.start_ns, p.end_ns) for p in run],
+            planned_stops=planned_stops_for(calendar, run[0].start_ns, run[-1].end_ns),
             ideal_s=ideal_for(ref.machine),
             micro_stop_s=micro_stop_s(ref),
         )
-        found.update(zip(run, results, strict=True))
-        if kept is not None:
-            done = [(spans[i], r) for i, r in zip(run, results, strict=True) if i in keepable]
-            kept.keep(ref, done, readings.since_ns, margin)
-    return [found[i] for i in range(len(spans))]
+
+    return per_period(plant, ref, historian, spans, compute, readings, keeping)
 
 
 def _runs(indexes: list[int]) -> list[list[int]]:
@@ -189,21 +238,9 @@ def asset_oee(
             "by a longer period"
         )
     readings = readings or Readings(plant, historian)
-    keepable = whole_periods(plant, spans, period_by)
-    kept = KeptOee(plant, historian) if keepable else None
-    known = kept.lookup(refs, spans, [margin_ns(r, micro_stop_s(r)) for r in refs]) if kept else {}
+    keeping = Keeping.of(KeptOee, plant, historian, refs, spans, period_by)
     per_machine = {
-        ref.path: machine_periods(
-            plant,
-            ref,
-            historian,
-            spans,
-            readings,
-            kept=kept,
-            found=known.get(ref.path),
-            keepable=keepable,
-        )
-        for ref in refs
+        ref.path: machine_periods(plant, ref, historian, spans, readings, keeping) for ref in refs
     }
     out = []
     for i, p in enumerate(spans):
@@ -260,6 +297,51 @@ def aggregate(plant: Plant, refs: list[MachineRef], results: list[Oee], asset: s
     return line_oee(line_results, "weighted", asset=asset)
 
 
+def machine_stops(
+    plant: Plant,
+    ref: MachineRef,
+    historian: Historian,
+    spans: Sequence[Period],
+    readings: Readings | None = None,
+    keeping: Keeping[list[PeriodStops]] | None = None,
+) -> list[list[PeriodStops]]:
+    """One machine's stops by reason in each period (``per_period``, ``pareto``)."""
+    calendar = PlantCalendar(plant.calendar)
+
+    def compute(history: StateHistory, parts: Parts, run: list[Period]) -> list[list[PeriodStops]]:
+        # planned stops over the whole history read: a stop is measured whole
+        planned = planned_stops_for(calendar, history.start_ns, history.end_ns)
+        spans = [(p.start_ns, p.end_ns) for p in run]
+        return stops_in_periods(history, planned, micro_stop_s(ref), spans)
+
+    return per_period(plant, ref, historian, spans, compute, readings, keeping)
+
+
+def pieces_of(plant: Plant, start_ns: int, end_ns: int) -> list[Period]:
+    """The periods a range is added up from when no period was asked for: its shifts (days
+    for a range of more than ``MAX_PERIODS`` shifts), so that its closed ones are kept."""
+    calendar = PlantCalendar(plant.calendar)
+    spans = periods(calendar, start_ns, end_ns, "shift")
+    return spans if len(spans) <= MAX_PERIODS else periods(calendar, start_ns, end_ns, "day")
+
+
+def stops_by_machine(
+    plant: Plant,
+    historian: Historian,
+    refs: Sequence[MachineRef],
+    spans: Sequence[Period],
+    by: By | None,
+    readings: Readings | None = None,
+) -> dict[str, list[list[PeriodStops]]]:
+    """Each machine's stops in each of ``spans`` (the periods ``by`` of a range), the closed
+    whole ones kept."""
+    readings = readings or Readings(plant, historian)
+    keeping = Keeping.of(KeptStops, plant, historian, refs, spans, by)
+    return {
+        ref.path: machine_stops(plant, ref, historian, spans, readings, keeping) for ref in refs
+    }
+
+
 def asset_stop_reasons(
     plant: Plant,
     historian: Historian,
@@ -268,26 +350,40 @@ def asset_stop_reasons(
     end_ns: int,
     readings: Readings | None = None,
 ) -> list[StopReason]:
-    """The Pareto of stops of every machine at or below ``asset``, added up by reason."""
+    """The Pareto of stops of every machine at or below ``asset``, added up by reason, from
+    the range's shifts (``pareto``: a range's Pareto is its periods' added up)."""
     check_range(start_ns, end_ns)
-    calendar = PlantCalendar(plant.calendar)
-    planned = planned_stops_for(calendar, start_ns, end_ns)
-    totals: dict[str, tuple[float, int]] = {}
-    for ref in machines_under(plant, asset):
-        history, _ = (readings or Readings(plant, historian)).of(ref, start_ns, end_ns)
-        for r in stop_reasons(history, planned, micro_stop_s(ref)):
-            seconds, stops = totals.get(r.reason, (0.0, 0))
-            totals[r.reason] = (seconds + r.seconds, stops + r.stops)
-    return sorted((StopReason(k, s, n) for k, (s, n) in totals.items()), key=lambda r: -r.seconds)
+    refs = machines_under(plant, asset)
+    spans = pieces_of(plant, start_ns, end_ns)
+    by: By = "shift" if len(spans) <= MAX_PERIODS else "day"
+    per_machine = stops_by_machine(plant, historian, refs, spans, by, readings)
+    return add_stops(merge_stops(per_machine.values()))
+
+
+def merge_stops(machines: Iterable[list[list[PeriodStops]]]) -> list[list[PeriodStops]]:
+    """Several machines' stops per period as one list per period."""
+    out: list[list[PeriodStops]] = []
+    for pieces in machines:
+        if not out:
+            out = [[] for _ in pieces]
+        for k, piece in enumerate(pieces):
+            out[k].extend(piece)
+    return out
 
 
 __all__ = [
     "AssetOee",
+    "Keeping",
     "asset_oee",
     "asset_stop_reasons",
     "bottleneck_of",
     "combine",
     "counted_machines",
     "machine_periods",
+    "machine_stops",
     "machines_under",
+    "merge_stops",
+    "per_period",
+    "pieces_of",
+    "stops_by_machine",
 ]

@@ -29,6 +29,7 @@ zero silently).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ import numpy.typing as npt
 
 from andon.core.clock import NS_PER_S, from_ns, to_ns
 from andon.core.machine_state import MachineState
+from andon.plant import MachineRef
 from andon.plant.fields import WEEKDAYS
 from andon.plant.model import Calendar, Plant
 from andon.state.history import NO_DATA, StateHistory
@@ -48,6 +50,16 @@ F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 NS_PER_H = 3600 * NS_PER_S
+POWER_GAP_S = 600.0
+"""Two power samples further apart than this leave the time between them uncounted."""
+POWER_GAP_NS = round(POWER_GAP_S * NS_PER_S)
+
+
+def power_tag(ref: MachineRef) -> str | None:
+    """The machine's power signal (kW): its tag with ``signal: power``, else one named
+    ``power``; None when it has neither."""
+    tag = next((t for t in ref.machine.tags if t.signal == "power" or t.name == "power"), None)
+    return None if tag is None else tag.name
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,6 +240,12 @@ class EnergyCost:
             "currency": self.currency,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EnergyCost:
+        """Back from ``to_dict``."""
+        by = {k: (float(v["kwh"]), float(v["cost"])) for k, v in d["by_tariff"].items()}
+        return cls(d["kwh"], d["cost"], d["priced_kwh"], d["unpriced_kwh"], by, d["currency"])
+
 
 def energy_cost(
     curve: EnergyCurve,
@@ -310,6 +328,8 @@ class EnergyReport:
     kg_co2e_per_unit: float | None
     kg_co2e_per_good: float | None
     problems: tuple[str, ...] = ()
+    covered_s: float | None = None
+    """Seconds of the range the power data cover (None: not measured)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -327,7 +347,19 @@ class EnergyReport:
             "kg_co2e_per_unit": self.kg_co2e_per_unit,
             "kg_co2e_per_good": self.kg_co2e_per_good,
             "problems": list(self.problems),
+            "covered_s": self.covered_s,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EnergyReport:
+        """Back from ``to_dict`` (each closed period's energy is kept so)."""
+        return cls(
+            **{
+                **d,
+                "cost": EnergyCost.from_dict(d["cost"]),
+                "problems": tuple(d.get("problems", ())),
+            }
+        )
 
 
 def energy_report(
@@ -346,26 +378,29 @@ def energy_report(
     cost = energy_cost(
         curve, plant.calendar, start_ns, end_ns, flat_price_per_kwh=plant.costs.energy_per_kwh
     )
-    kwh = cost.kwh
-    factor = grid_factor(plant)
-    carbon = co2e_kg(kwh, factor)
     by_state: dict[str, float] = {}
     if history is not None and history.start_ns < end_ns and start_ns < history.end_ns:
         by_state = kwh_by_state(curve, history.clip(start_ns, end_ns))
-    problems = []
-    span_s = (end_ns - start_ns) / NS_PER_S
     covered = curve.covered_s(start_ns, end_ns)
-    if span_s - covered > max(60.0, 0.001 * span_s):  # a sample interval at the edges is not a gap
-        problems.append(
-            f"{asset}: energy data cover {covered:.0f} s of {span_s:.0f} s; the rest is not counted"
-        )
-    if cost.unpriced_kwh > 0:
-        problems.append(
-            f"{asset}: {cost.unpriced_kwh:.3f} kWh outside every tariff window and no "
-            "costs.energy_per_kwh: not in the cost"
-        )
-    if factor is None:
-        problems.append("no grid emission factor (carbon.grid_kg_co2e_per_kwh): no CO2e")
+    return _report(plant, asset, start_ns, end_ns, cost, by_state, covered, total, good)
+
+
+def _report(
+    plant: Plant,
+    asset: str,
+    start_ns: int,
+    end_ns: int,
+    cost: EnergyCost,
+    by_state: dict[str, float],
+    covered_s: float,
+    total: int,
+    good: int,
+) -> EnergyReport:
+    """The report of a range's energy, its cost and carbon, per unit from ``total``/``good``."""
+    kwh = cost.kwh
+    factor = grid_factor(plant)
+    carbon = co2e_kg(kwh, factor)
+    span_s = (end_ns - start_ns) / NS_PER_S
     return EnergyReport(
         asset=asset,
         start_ns=start_ns,
@@ -380,5 +415,62 @@ def energy_report(
         kg_co2e=carbon,
         kg_co2e_per_unit=per_unit(carbon, total),
         kg_co2e_per_good=per_unit(carbon, good),
-        problems=tuple(problems),
+        problems=_problems(asset, span_s, covered_s, cost.unpriced_kwh, factor),
+        covered_s=covered_s,
     )
+
+
+def _problems(
+    asset: str, span_s: float, covered_s: float, unpriced_kwh: float, factor: float | None
+) -> tuple[str, ...]:
+    problems = []
+    if span_s - covered_s > max(60.0, 0.001 * span_s):  # a sample interval at an edge is no gap
+        problems.append(
+            f"{asset}: energy data cover {covered_s:.0f} s of {span_s:.0f} s; "
+            "the rest is not counted"
+        )
+    if unpriced_kwh > 0:
+        problems.append(
+            f"{asset}: {unpriced_kwh:.3f} kWh outside every tariff window and no "
+            "costs.energy_per_kwh: not in the cost"
+        )
+    if factor is None:
+        problems.append("no grid emission factor (carbon.grid_kg_co2e_per_kwh): no CO2e")
+    return tuple(problems)
+
+
+def combine_energy(
+    reports: Sequence[EnergyReport],
+    plant: Plant,
+    start_ns: int,
+    end_ns: int,
+    *,
+    total: int,
+    good: int,
+) -> EnergyReport:
+    """One machine's energy over ``[start_ns, end_ns)`` from its periods' (``reports``,
+    those with power data): kWh, cost and carbon added up, per unit from the range's
+    ``total`` and ``good``, the coverage said of the whole range."""
+    if not reports:
+        raise ValueError("combine_energy: no energy reports to add up")
+    kwh = sum(r.kwh for r in reports)
+    by_state: dict[str, float] = {}
+    by_tariff: dict[str, tuple[float, float]] = {}
+    for r in reports:
+        for k, v in r.by_state.items():
+            by_state[k] = by_state.get(k, 0.0) + v
+        for name, (e, c) in r.cost.by_tariff.items():
+            k0, c0 = by_tariff.get(name, (0.0, 0.0))
+            by_tariff[name] = (k0 + e, c0 + c)
+    unpriced = sum(r.cost.unpriced_kwh for r in reports)
+    cost = EnergyCost(
+        kwh=kwh,
+        cost=sum(c for _, c in by_tariff.values()),
+        priced_kwh=kwh - unpriced,
+        unpriced_kwh=unpriced,
+        by_tariff=by_tariff,
+        currency=reports[0].cost.currency,
+    )
+    covered = sum(r.covered_s or 0.0 for r in reports)
+    asset = reports[0].asset
+    return _report(plant, asset, start_ns, end_ns, cost, by_state, covered, total, good)

@@ -1,15 +1,20 @@
-"""Each closed period's OEE per machine, computed once and kept.
+"""Each closed period's OEE, stops and energy per machine, computed once and kept.
 
 A month of 100 machines by shift is 9,000 results, each from 28,800 one-second state samples;
-recomputing them on every question takes minutes. A period is *closed* once its end plus the
-machine's *margin* lies ``historian.kept.LATE_AFTER_NS`` in the past. The margin is how far
-past a period its data still matter: the micro-stop threshold (a stop running over the end is
+recomputing them on every question takes minutes. Three kinds are kept, each under its own
+name: the OEE (``KeptOee``), the stops by reason for the Pareto (``KeptStops``, also stale
+after an operator's late reason) and the energy (``KeptEnergy``, also stale after a late
+sample of the power signal, and fingerprinted with the costs and the grid factor).
+
+A period is *closed* once its end plus the machine's *margin* lies
+``historian.kept.LATE_AFTER_NS`` in the past. The margin is how far past a period its data
+still matter: the micro-stop threshold (a stop running over the end is
 classified by whether it reaches it) or the start-up window, whichever is longer. Whatever
 arrives about a closed period later is a late write, and the historian notes it. The result
 is kept in the historian with
 
 - a **fingerprint** of everything the arithmetic read from plant.yaml (the machine, the
-  calendar, the products), of the formulas (``FORMULA``) and of andon's version: change an
+  calendar, the products), of the formulas (``formula`` per kind) and of andon's version: change an
   ideal cycle time, or upgrade andon, and the machine's kept results are recomputed;
 - the time its computation **began**, by the database's clock. It is stale, and recomputed
   on the next question, if after that time
@@ -35,6 +40,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import orjson
@@ -50,13 +56,15 @@ from andon.historian.kept import (
     event_key,
     sample_key,
 )
+from andon.kpi.energy import POWER_GAP_NS, EnergyReport, power_tag
 from andon.kpi.oee import Oee
+from andon.kpi.pareto import PeriodStops
 from andon.kpi.periods import Period
 from andon.plant import MachineRef, Plant
 from andon.state import reading
 from andon.state.counts import ENTRY_REACH_NS, PART, counter_of
 from andon.state.derive import state_inputs
-from andon.state.reasons import CORRECTION, ENTRY, MAX_SPAN_NS
+from andon.state.reasons import CORRECTION, ENTRY, MAX_SPAN_NS, REASON
 
 log = logging.getLogger("andon.kpi.kept")
 
@@ -64,6 +72,7 @@ KIND = "oee"
 FORMULA = 2
 """Raise when the OEE arithmetic changes: every kept result is then recomputed."""
 YEAR_NS = round(max(reading.BACK_STEPS_S) * NS_PER_S)
+T = TypeVar("T")
 
 
 def margin_ns(ref: MachineRef, micro_stop_s: float) -> int:
@@ -73,19 +82,9 @@ def margin_ns(ref: MachineRef, micro_stop_s: float) -> int:
     return round(max(micro_stop_s, window) * NS_PER_S)
 
 
-def fingerprint(plant: Plant, ref: MachineRef) -> str:
-    """A hash of what a machine's OEE is computed from in plant.yaml, of the formulas and of
-    andon's version."""
-    text = json.dumps(
-        {
-            "formula": FORMULA,
-            "andon": __version__,
-            "machine": ref.machine.model_dump(mode="json"),
-            "calendar": plant.calendar.model_dump(mode="json"),
-            "products": [p.model_dump(mode="json") for p in plant.products],
-        },
-        sort_keys=True,
-    )
+def _hash(inputs: dict[str, Any]) -> str:
+    """The fingerprint of what a kept result is computed from (see the module)."""
+    text = json.dumps(inputs, sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -121,8 +120,14 @@ class Reach:
         return cls(ref.path, keys)
 
 
-class KeptOee:
-    """Reads and keeps the OEE of a plant's machines for closed calendar periods."""
+class Keeper(Generic[T]):
+    """Reads and keeps one kind of result of a plant's machines for closed calendar periods.
+
+    A kind says what it is computed from (``inputs``, hashed into the fingerprint), which late
+    writes make it stale (``reach``) and how a result is stored (``encode``/``decode``)."""
+
+    kind: ClassVar[str]
+    formula: ClassVar[int]
 
     def __init__(self, plant: Plant, historian: Historian, now: int | None = None) -> None:
         self.plant, self.historian = plant, historian
@@ -130,10 +135,34 @@ class KeptOee:
         self._prints: dict[str, str] = {}
         self._refused = False
 
+    def inputs(self, ref: MachineRef) -> dict[str, Any]:
+        """What the kind is computed from in plant.yaml, beside the machine itself."""
+        return {
+            "calendar": self.plant.calendar.model_dump(mode="json"),
+            "products": [p.model_dump(mode="json") for p in self.plant.products],
+        }
+
+    def reach(self, ref: MachineRef, margin: int) -> Reach:
+        return Reach.of(ref, margin)
+
+    def encode(self, result: T) -> Any:
+        raise NotImplementedError
+
+    def decode(self, body: Any) -> T:
+        raise NotImplementedError
+
     def _print(self, ref: MachineRef) -> str:
         found = self._prints.get(ref.path)
         if found is None:
-            found = self._prints[ref.path] = fingerprint(self.plant, ref)
+            found = self._prints[ref.path] = _hash(
+                {
+                    "kind": self.kind,
+                    "formula": self.formula,
+                    "andon": __version__,
+                    "machine": ref.machine.model_dump(mode="json"),
+                    **self.inputs(ref),
+                }
+            )
         return found
 
     def closed(self, period: Period, margin: int) -> bool:
@@ -142,7 +171,7 @@ class KeptOee:
 
     def lookup(
         self, refs: Sequence[MachineRef], spans: Sequence[Period], margins: Sequence[int]
-    ) -> dict[str, dict[int, Oee]]:
+    ) -> dict[str, dict[int, T]]:
         """``{machine path: {index of the span: kept result}}`` for the closed spans whose
         kept result is current."""
         if not spans or not refs:
@@ -151,7 +180,7 @@ class KeptOee:
         index = {(p.start_ns, p.end_ns): i for i, p in enumerate(spans)}
         by_path = {ref.path: (ref, m) for ref, m in zip(refs, margins, strict=True)}
         found: dict[str, dict[int, Kept]] = {}
-        for row in self.historian.kept(KIND, list(by_path), lo, hi):
+        for row in self.historian.kept(self.kind, list(by_path), lo, hi):
             i = index.get((row.start_ns, row.end_ns))
             if i is None or row.asset not in by_path:
                 continue
@@ -161,7 +190,7 @@ class KeptOee:
         if found:
             self._drop_stale(found, by_path, lo, hi)
         return {
-            path: {i: Oee.from_dict(orjson.loads(row.body)) for i, row in kept.items()}
+            path: {i: self.decode(orjson.loads(row.body)) for i, row in kept.items()}
             for path, kept in found.items()
             if kept
         }
@@ -176,7 +205,7 @@ class KeptOee:
         """Remove kept results that a late write, or an operator's entry, made after their
         computation touches (see the module)."""
         since = min(row.computed_ns for kept in found.values() for row in kept.values())
-        reaches = [Reach.of(*by_path[path]) for path in found]
+        reaches = [self.reach(*by_path[path]) for path in found]
         owner = {
             key: (r.path, before, after) for r in reaches for key, (before, after) in r.keys.items()
         }
@@ -198,19 +227,19 @@ class KeptOee:
             _drop(found[path], np.array(writes, dtype=np.int64))
 
     def keep(
-        self, ref: MachineRef, results: Sequence[tuple[Period, Oee]], began_ns: int, margin: int
+        self, ref: MachineRef, results: Sequence[tuple[Period, T]], began_ns: int, margin: int
     ) -> int:
         """Keep the results of closed periods computed from data read after ``began_ns``;
         returns how many were kept (none if the database refuses to store them)."""
         rows = [
             Kept(
                 ref.path,
-                KIND,
+                self.kind,
                 p.start_ns,
                 p.end_ns,
                 self._print(ref),
                 began_ns,
-                orjson.dumps(r.to_dict()).decode(),
+                orjson.dumps(self.encode(r)).decode(),
             )
             for p, r in results
             if self.closed(p, margin)
@@ -221,9 +250,71 @@ class KeptOee:
             self.historian.keep(rows)
         except StorageError as exc:
             self._refused = True
-            log.warning("OEE results not kept (computed on every question): %s", exc)
+            log.warning("%s results not kept (computed on every question): %s", self.kind, exc)
             return 0
         return len(rows)
+
+
+class KeptOee(Keeper[Oee]):
+    """Each closed period's OEE of a machine."""
+
+    kind = KIND
+    formula = FORMULA
+
+    def encode(self, result: Oee) -> Any:
+        return result.to_dict()
+
+    def decode(self, body: Any) -> Oee:
+        return Oee.from_dict(body)
+
+
+class KeptStops(Keeper[list[PeriodStops]]):
+    """Each closed period's stops of a machine by reason: the OEE's inputs and the reasons
+    operators give."""
+
+    kind = "stops"
+    formula = 1
+
+    def reach(self, ref: MachineRef, margin: int) -> Reach:
+        own = Reach.of(ref, margin)
+        reasons = {event_key(REASON, ref.path): (margin + MAX_SPAN_NS, margin)}
+        return Reach(ref.path, {**own.keys, **reasons})
+
+    def encode(self, result: list[PeriodStops]) -> Any:
+        return [[s.reason, s.seconds, s.begun, s.under_way] for s in result]
+
+    def decode(self, body: Any) -> list[PeriodStops]:
+        return [PeriodStops(str(r), float(s), int(b), int(u)) for r, s, b, u in body]
+
+
+class KeptEnergy(Keeper[EnergyReport | None]):
+    """Each closed period's energy of a machine: its power signal, its states (kWh per
+    state), the tariffs, costs and grid factor. ``None`` for a period without power data."""
+
+    kind = "energy"
+    formula = 1
+
+    def inputs(self, ref: MachineRef) -> dict[str, Any]:
+        return {
+            "calendar": self.plant.calendar.model_dump(mode="json"),
+            "costs": self.plant.costs.model_dump(mode="json"),
+            "carbon": None if self.plant.carbon is None else self.plant.carbon.model_dump(),
+        }
+
+    def reach(self, ref: MachineRef, margin: int) -> Reach:
+        own = Reach.of(ref, margin)
+        keys = dict(own.keys)
+        tag = power_tag(ref)
+        if tag is not None:
+            pad = margin + POWER_GAP_NS
+            keys[sample_key(ref.tag_path(tag))] = (pad, pad)
+        return Reach(ref.path, keys)
+
+    def encode(self, result: EnergyReport | None) -> Any:
+        return None if result is None else result.to_dict()
+
+    def decode(self, body: Any) -> EnergyReport | None:
+        return None if body is None else EnergyReport.from_dict(body)
 
 
 def _drop(kept: dict[int, Kept], writes: np.ndarray) -> None:
@@ -245,9 +336,11 @@ def _drop(kept: dict[int, Kept], writes: np.ndarray) -> None:
 __all__ = [
     "FORMULA",
     "KIND",
+    "Keeper",
+    "KeptEnergy",
     "KeptOee",
+    "KeptStops",
     "Reach",
-    "fingerprint",
     "margin_ns",
     "oee_tags",
     "sample_reach_ns",

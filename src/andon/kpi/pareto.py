@@ -4,6 +4,13 @@ A stop's reason is the one an operator gave it (``state.reason``), else the one 
 carried (the virtual plant's "breakdown", "no work", "changeover to B"), else its state. Stops
 are counted inside planned production time only; unplanned stops shorter than the micro-stop
 threshold are gathered under "small stops", as in the OEE.
+
+Over periods (``stops_in_periods``) a stop is measured whole, as in the OEE: its length, for
+whether it is small, from its start to its end even across a period's edge; its planned
+seconds go to the periods they fall in; it is counted once, in the period it begins in, and
+a period also says how many stops were already under way at its start. So a range's Pareto
+is its periods' added up (``add_stops``), whatever the range, and each closed period's can be
+kept.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from andon.core.machine_state import MachineState
 from andon.plant.calendar import Interval
@@ -19,6 +27,7 @@ from andon.state.history import NO_DATA, StateHistory
 
 _NOT_STOPS = {int(MachineState.RUNNING), int(MachineState.PLANNED_STOP)}
 SMALL_STOPS = "small stops"
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -28,46 +37,153 @@ class StopReason:
     stops: int
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodStops:
+    """One reason's stops in one period: planned seconds lost in it, stops that began in it,
+    and stops that began before it and were still under way at its start."""
+
+    reason: str
+    seconds: float
+    begun: int
+    under_way: int
+
+
 def _label(code: int) -> str:
     return "no data" if code == NO_DATA else MachineState(code).label.replace("_", " ")
+
+
+def _planned_clock(planned_stops: Sequence[Interval]) -> tuple[I64, I64]:
+    """Starts and ends of the planned stops, merged and ordered, for ``_planned_at``."""
+    spans = sorted((s.start, s.end) for s in planned_stops if s.end > s.start)
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return (
+        np.array([m[0] for m in merged], dtype=np.int64),
+        np.array([m[1] for m in merged], dtype=np.int64),
+    )
+
+
+def _planned_at(t: I64, clock: tuple[I64, I64]) -> I64:
+    """Planned production time (ns) elapsed up to each ``t`` from a fixed origin: ``t`` less
+    the planned stops before it. The planned time of ``[a, b)`` is ``f(b) - f(a)``."""
+    s, e = clock
+    if not len(s):
+        return t.copy()
+    lengths = e - s
+    before = np.concatenate(([0], np.cumsum(lengths)))
+    k = np.searchsorted(s, t, side="right")  # stops starting at or before t
+    last = np.clip(k - 1, 0, None)
+    inside = np.where(k > 0, np.clip(t - s[last], 0, lengths[last]), 0)
+    out: I64 = t - before[np.clip(k - 1, 0, None)] * (k > 0) - inside
+    return out
+
+
+def _stops(history: StateHistory) -> tuple[list[str], I64, I64, list[int]]:
+    """The stops of a history: a stop runs over consecutive stop intervals of one reason.
+    Returns each stop's reason, start and end index (inclusive) and its first state code."""
+    states = history.states
+    keys: list[str] = []
+    first: list[int] = []
+    last: list[int] = []
+    codes: list[int] = []
+    for i, code in enumerate(states.tolist()):
+        if code in _NOT_STOPS:
+            continue
+        reason = history.reasons[i] or _label(code)
+        if last and last[-1] == i - 1 and keys[-1] == reason:
+            last[-1] = i
+            continue
+        keys.append(reason)
+        first.append(i)
+        last.append(i)
+        codes.append(code)
+    return keys, np.array(first, dtype=np.int64), np.array(last, dtype=np.int64), codes
+
+
+def stops_in_periods(
+    history: StateHistory,
+    planned_stops: Sequence[Interval],
+    micro_stop_s: float,
+    spans: Sequence[tuple[int, int]],
+) -> list[list[PeriodStops]]:
+    """Each span's stops by reason, longest first (see the module); ``spans`` ordered and
+    not overlapping, within the history."""
+    keys, first, last, codes = _stops(history)
+    out: list[list[PeriodStops]] = [[] for _ in spans]
+    if not keys or not spans:
+        return out
+    ends = history.ends()
+    a, b = history.starts[first], ends[last]
+    clock = _planned_clock(planned_stops)
+    whole = _planned_at(b, clock) - _planned_at(a, clock)
+    length_s = (b - a) / 1e9
+    code = np.array(codes, dtype=np.int64)
+    short = (code == int(MachineState.MICRO_STOP)) | (
+        (code != int(MachineState.SETUP)) & (length_s < micro_stop_s)
+    )
+    ps = np.array([s[0] for s in spans], dtype=np.int64)
+    pe = np.array([s[1] for s in spans], dtype=np.int64)
+    # the spans each stop overlaps: from the first ending after its start to the last
+    # starting before its end
+    k0 = np.searchsorted(pe, a, side="right")
+    k1 = np.searchsorted(ps, b, side="left") - 1
+    count = np.clip(k1 - k0 + 1, 0, None)
+    stop = np.repeat(np.arange(len(keys)), count)
+    offset = np.arange(len(stop)) - np.repeat(np.cumsum(count) - count, count)
+    span = np.repeat(k0, count) + offset
+    lo = np.maximum(a[stop], ps[span])
+    hi = np.minimum(b[stop], pe[span])
+    seconds = (_planned_at(hi, clock) - _planned_at(lo, clock)) / 1e9
+    begun = (a[stop] >= ps[span]) & (whole[stop] > 0)
+    under_way = (a[stop] < ps[span]) & (seconds > 0)
+    totals: list[dict[str, list[float]]] = [{} for _ in spans]
+    pairs = zip(
+        stop.tolist(),
+        span.tolist(),
+        seconds.tolist(),
+        begun.tolist(),
+        under_way.tolist(),
+        strict=True,
+    )
+    for j, k, sec, bg, uw in pairs:
+        if not (bg or sec > 0):
+            continue
+        key = SMALL_STOPS if short[j] else keys[j]
+        entry = totals[k].setdefault(key, [0.0, 0, 0])
+        entry[0] += sec
+        entry[1] += bg
+        entry[2] += uw
+    for k, found in enumerate(totals):
+        out[k] = sorted(
+            (PeriodStops(key, v[0], int(v[1]), int(v[2])) for key, v in found.items()),
+            key=lambda r: (-r.seconds, r.reason),
+        )
+    return out
+
+
+def add_stops(pieces: Sequence[Sequence[PeriodStops]]) -> list[StopReason]:
+    """Consecutive periods' stops as one range's Pareto: seconds and stops begun added up,
+    with the stops under way at the first period's start; reasons without planned time lost
+    left out; longest total first."""
+    totals: dict[str, list[float]] = {}
+    for n, piece in enumerate(pieces):
+        for r in piece:
+            entry = totals.setdefault(r.reason, [0.0, 0])
+            entry[0] += r.seconds
+            entry[1] += r.begun + (r.under_way if n == 0 else 0)
+    return sorted(
+        (StopReason(k, v[0], int(v[1])) for k, v in totals.items() if v[0] > 0),
+        key=lambda r: (-r.seconds, r.reason),
+    )
 
 
 def stop_reasons(
     history: StateHistory, planned_stops: Sequence[Interval], micro_stop_s: float
 ) -> list[StopReason]:
-    """Stops in planned time by reason, longest total first."""
-    starts, ends, states = history.starts, history.ends(), history.states
-    # planned time inside each interval: its length minus its overlap with planned stops
-    inside = (ends - starts).astype(np.float64)
-    for stop in planned_stops:
-        overlap = np.minimum(ends, stop.end) - np.maximum(starts, stop.start)
-        inside -= np.clip(overlap, 0, None)
-    totals: dict[str, list[float]] = {}
-    i, n = 0, len(starts)
-    while i < n:
-        code = int(states[i])
-        if code in _NOT_STOPS:
-            i += 1
-            continue
-        j = i  # a stop runs over consecutive stop intervals of one reason
-        reason = history.reasons[i] or _label(code)
-        while (
-            j + 1 < n
-            and int(states[j + 1]) not in _NOT_STOPS
-            and ((history.reasons[j + 1] or _label(int(states[j + 1]))) == reason)
-        ):
-            j += 1
-        length = float(ends[j] - starts[i]) / 1e9
-        seconds = float(inside[i : j + 1].sum()) / 1e9
-        short = code in (int(MachineState.MICRO_STOP),) or (
-            code != int(MachineState.SETUP) and length < micro_stop_s
-        )
-        key = SMALL_STOPS if short else reason
-        if seconds > 0:
-            entry = totals.setdefault(key, [0.0, 0])
-            entry[0] += seconds
-            entry[1] += 1
-        i = j + 1
-    return sorted(
-        (StopReason(k, v[0], int(v[1])) for k, v in totals.items()), key=lambda r: -r.seconds
-    )
+    """Stops in planned time by reason over the whole history, longest total first."""
+    spans = [(history.start_ns, history.end_ns)]
+    return add_stops(stops_in_periods(history, planned_stops, micro_stop_s, spans))

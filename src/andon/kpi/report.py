@@ -11,19 +11,32 @@ every machine's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from andon.core.clock import now_ns
 from andon.historian import Historian
 from andon.kpi.assets import (
+    AssetOee,
+    Keeping,
     Readings,
     aggregate,
     check_range,
     counted_machines,
     machines_under,
     micro_stop_s,
+    per_period,
 )
-from andon.kpi.energy import EnergyCurve, EnergyReport, energy_report, from_power
+from andon.kpi.energy import (
+    POWER_GAP_NS,
+    POWER_GAP_S,
+    EnergyCurve,
+    EnergyReport,
+    combine_energy,
+    energy_report,
+    from_power,
+    power_tag,
+)
 from andon.kpi.iso22400 import (
     Failures,
     KpiValue,
@@ -32,10 +45,11 @@ from andon.kpi.iso22400 import (
     iso22400,
     order_execution_s,
 )
-from andon.kpi.kept import margin_ns
-from andon.kpi.oee import Oee, ideal_for, oee
-from andon.kpi.periods import planned_stops_for
+from andon.kpi.kept import KeptEnergy, margin_ns
+from andon.kpi.oee import Oee, combine, ideal_for, oee
+from andon.kpi.periods import By, Period, planned_stops_for
 from andon.plant import MachineRef, Plant, PlantCalendar
+from andon.state.history import Parts, StateHistory
 
 PART = "part"
 
@@ -50,16 +64,90 @@ class AssetReport:
 
 
 def _power_curve(ref: MachineRef, historian: Historian, start: int, end: int) -> EnergyCurve | None:
-    tag = next((t for t in ref.machine.tags if t.signal == "power" or t.name == "power"), None)
+    tag = power_tag(ref)
     if tag is None:
         return None
-    path = ref.tag_path(tag.name)
+    path = ref.tag_path(tag)
     if path not in {t.path for t in historian.tags(path)}:
         return None
     series = historian.range(path, start, end)
     if len(series.ts) < 2:
         return None
-    return from_power(series.ts, series.value, max_gap_s=600.0)
+    return from_power(series.ts, series.value, max_gap_s=POWER_GAP_S)
+
+
+def machine_energy(
+    plant: Plant,
+    ref: MachineRef,
+    historian: Historian,
+    spans: Sequence[Period],
+    results: Sequence[Oee],
+    readings: Readings | None = None,
+    keeping: Keeping[EnergyReport | None] | None = None,
+) -> list[EnergyReport | None]:
+    """One machine's energy in each period (``results``: its OEE in each, for the energy per
+    unit); None for a period without power data. The power signal is read a gap's length
+    beyond the run, so each period's edges are integrated and the periods add up."""
+    units = {(p.start_ns, p.end_ns): r for p, r in zip(spans, results, strict=True)}
+
+    def compute(history: StateHistory, _: Parts, run: list[Period]) -> list[EnergyReport | None]:
+        lo, hi = run[0].start_ns - POWER_GAP_NS, run[-1].end_ns + POWER_GAP_NS
+        curve = _power_curve(ref, historian, lo, hi)
+        if curve is None:
+            return [None] * len(run)
+        out: list[EnergyReport | None] = []
+        for p in run:
+            r = units[(p.start_ns, p.end_ns)]
+            out.append(
+                energy_report(
+                    curve,
+                    plant,
+                    p.start_ns,
+                    p.end_ns,
+                    asset=ref.path,
+                    total=r.total,
+                    good=r.good,
+                    history=history,
+                )
+            )
+        return out
+
+    if power_tag(ref) is None:
+        return [None] * len(spans)
+    return per_period(plant, ref, historian, spans, compute, readings, keeping)
+
+
+def energy_by_machine(
+    plant: Plant,
+    historian: Historian,
+    rows: Sequence[AssetOee],
+    by: By | None,
+    readings: Readings | None = None,
+) -> list[EnergyReport]:
+    """The energy of each machine with power data over the periods of ``rows`` (an
+    ``asset_oee`` answer), added up over the range; the closed whole periods kept."""
+    if not rows:
+        return []
+    spans = [row.period for row in rows]
+    paths = [m.asset for m in rows[0].machines]
+    refs = [ref for ref in plant.machines() if ref.path in set(paths)]
+    refs.sort(key=lambda ref: paths.index(ref.path))
+    readings = readings or Readings(plant, historian)
+    with_power = [ref for ref in refs if power_tag(ref) is not None]
+    keeping = Keeping.of(KeptEnergy, plant, historian, with_power, spans, by)
+    start, end = spans[0].start_ns, spans[-1].end_ns
+    out = []
+    for ref in with_power:
+        k = paths.index(ref.path)
+        results = [row.machines[k] for row in rows]
+        pieces = machine_energy(plant, ref, historian, spans, results, readings, keeping)
+        reports = [r for r in pieces if r is not None]
+        if reports:
+            whole = combine(results)
+            out.append(
+                combine_energy(reports, plant, start, end, total=whole.total, good=whole.good)
+            )
+    return out
 
 
 def asset_report(

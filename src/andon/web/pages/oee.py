@@ -1,5 +1,6 @@
 """OEE: the trend per period, the loss waterfall, the Pareto of stops and the energy per unit,
-for any asset.
+for any asset (``kpi.overview``: the whole range is its periods added up, and closed shifts
+are read from what was kept for them).
 
 Everything is drawn on the server (bars are plain HTML widths, the trend an inline SVG), so
 the page needs no script and shows the same numbers as ``andon kpi oee`` and
@@ -18,8 +19,7 @@ from andon.api.routes.common import Ctx
 from andon.core.clock import now_ns, parse_time
 from andon.core.errors import InputError
 from andon.identity import Permission
-from andon.kpi.assets import Readings, asset_oee, asset_stop_reasons
-from andon.kpi.report import asset_report
+from andon.kpi.overview import overview
 from andon.web.nav import NavItem
 from andon.web.render import site_of
 
@@ -43,12 +43,9 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
     now = now_ns()
     start_ns = parse_time(start, now=now, field="from")
     end_ns = parse_time(end, now=now, field="to")
-    # one reading of each machine's states and parts serves every part of the page
-    readings = Readings(plant, ctx.historian)
     target = asset or plant.root
-    rows = asset_oee(plant, ctx.historian, target, start_ns, end_ns, by, readings)
-    whole = asset_oee(plant, ctx.historian, target, start_ns, end_ns, None, readings)[0]
-    r = whole.result
+    found = overview(plant, ctx.historian, target, start_ns, end_ns, by)
+    rows, r = found.rows, found.whole
     planned = r.planned_s or 1.0
     waterfall = [("Planned production time", r.planned_s, 100.0 * r.planned_s / planned, "")]
     for key, label in LOSSES:
@@ -56,13 +53,11 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
     waterfall.append(
         ("Fully productive time", r.fully_productive_s, 100 * r.fully_productive_s / planned, "ok")
     )
-    reasons = asset_stop_reasons(plant, ctx.historian, target, start_ns, end_ns, readings)
-    pareto = [(x.reason, x.seconds, x.stops) for x in reasons]
+    pareto = [(x.reason, x.seconds, x.stops) for x in found.stops]
     top = pareto[0][1] if pareto else 1.0
     trend = [(row.period.name, row.result.oee) for row in rows]
-    energy = asset_report(plant, ctx.historian, target, start_ns, end_ns, readings).energy
     return {
-        "asset": whole.asset,
+        "asset": found.asset,
         "start": start,
         "end": end,
         "by": by or "",
@@ -71,10 +66,10 @@ def page_data(ctx: Ctx, asset: str | None, start: str, end: str, by: str | None)
         "waterfall": waterfall if r.planned_s > 0 else [],
         "pareto": [(k, v, n, 100.0 * v / top if top else 0.0) for k, v, n in pareto],
         "trend": trend,
-        "energy": energy,
+        "energy": found.energy,
         "currency": plant.calendar.currency,
-        "machines": whole.machines if len(whole.machines) > 1 else (),
-        "machine": whole.asset if len(whole.machines) == 1 else "",  # links to its stops
+        "machines": found.machines if len(found.machines) > 1 else (),
+        "machine": found.asset if len(found.machines) == 1 else "",  # links to its stops
         "assets": [
             plant.root,
             *sorted({m.path.rsplit("/", 1)[0] for m in plant.machines()}),
