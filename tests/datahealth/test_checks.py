@@ -89,6 +89,16 @@ def test_bad_quality_runs_and_shares() -> None:
     assert checks.quality_counts(q) == (3, 1)
 
 
+def test_uncertain_quality_runs_are_neither_bad_nor_good() -> None:
+    ts = secs(*range(7))
+    q = np.array([192, 64, 100, 0, 191, 192, 64], dtype=np.uint8)
+    r, carry = checks.uncertain_quality(ts, q, final=False)
+    assert r.start_ns.tolist() == [1 * S, 4 * S] and r.samples.tolist() == [2, 1]
+    assert carry is not None  # the last sample's run is still open
+    r, _ = checks.uncertain_quality(secs(7), np.array([64], dtype=np.uint8), carry=carry)
+    assert r.start_ns.tolist() == [6 * S] and r.samples.tolist() == [2]
+
+
 def test_spike_is_an_isolated_point_far_from_a_robust_median() -> None:
     noise = np.tile([0.1, -0.1, 0.05, -0.05, 0.0], 12)
     value = 10.0 + noise

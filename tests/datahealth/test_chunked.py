@@ -54,7 +54,8 @@ def run(rules: TagRules, cols: tuple[np.ndarray, ...], chunk: int | None) -> Tag
 
 def as_lists(r: TagResult) -> dict[str, list[object]]:
     out: dict[str, list[object]] = {"received": [r.received]}
-    for name in ("gaps", "stuck", "out_of_range", "bad_quality", "spikes", "glitches"):
+    parts = ("gaps", "stuck", "out_of_range", "bad_quality", "uncertain_quality", "spikes")
+    for name in (*parts, "glitches"):
         part = getattr(r, name)
         for f in part.__dataclass_fields__:
             out[f"{name}.{f}"] = getattr(part, f).tolist()
@@ -78,6 +79,7 @@ def test_the_faulty_tag_shows_every_fault() -> None:
     assert sorted(r.spikes.ts.tolist()) == [500 * S, 1500 * S, 2950 * S, 3500 * S, 4200 * S]
     assert r.bad_quality.samples.tolist() == [20]
     assert r.day_uncertain.tolist() == [5, 0] and r.day_bad.tolist() == [20, 0]
+    assert r.uncertain_quality.samples.tolist() == [5]
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 50])

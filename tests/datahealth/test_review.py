@@ -129,6 +129,7 @@ def test_gaps_are_counted_per_day_without_a_days_by_gaps_matrix() -> None:
         Runs.empty(),
         Runs.empty(),
         Runs.empty(),
+        Runs.empty(),
         Spikes(*(np.empty(0, t) for t in (np.int64, np.float64, np.float64, np.float64))),
         Glitches(np.empty(0, np.int64), np.empty(0), np.empty(0)),
         full,

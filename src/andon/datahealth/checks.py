@@ -52,6 +52,8 @@ textbook choice for cleaning a signal; a finding should be a sensor fault, not a
 MAD_TO_SIGMA = 1.4826
 LEARN_MIN = 10
 BAD_BELOW = UNCERTAIN
+GOOD_FROM = 192
+"""OPC UA's quality bands: below 64 BAD, below 192 UNCERTAIN, from 192 GOOD."""
 """Quality codes below 64 are BAD, 64-191 UNCERTAIN, 192 and up GOOD (OPC DA classes)."""
 ROLLOVER_NEAR = 0.1
 """A drop is a rollover when it goes from within 10 % of the top to within 10 % of 0 (as in
@@ -328,10 +330,19 @@ def bad_quality(
     return runs(ts, quality.astype(np.float64), member, _linked(member, carry), carry, final)
 
 
+def uncertain_quality(
+    ts: I64, quality: npt.NDArray[np.uint8], *, carry: OpenRun | None = None, final: bool = True
+) -> tuple[Runs, OpenRun | None]:
+    """Runs of consecutive UNCERTAIN samples (a stale value after its source died, a sensor
+    out of calibration): neither BAD nor GOOD."""
+    member = (quality >= BAD_BELOW) & (quality < GOOD_FROM)
+    return runs(ts, quality.astype(np.float64), member, _linked(member, carry), carry, final)
+
+
 def quality_counts(quality: npt.NDArray[np.uint8]) -> tuple[int, int]:
     """How many samples are BAD and how many UNCERTAIN."""
     bad = int(np.count_nonzero(quality < BAD_BELOW))
-    return bad, int(np.count_nonzero(quality < 192)) - bad
+    return bad, int(np.count_nonzero(quality < GOOD_FROM)) - bad
 
 
 def _linked(member: Mask, carry: OpenRun | None) -> Mask:

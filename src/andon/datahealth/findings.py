@@ -15,7 +15,16 @@ import numpy as np
 from andon.core.clock import NS_PER_S, iso
 from andon.datahealth.tagscan import TagResult
 
-CHECKS = ("gap", "stuck", "out_of_range", "counter", "future", "bad_quality", "spike")
+CHECKS = (
+    "gap",
+    "stuck",
+    "out_of_range",
+    "counter",
+    "future",
+    "bad_quality",
+    "uncertain_quality",
+    "spike",
+)
 """Every check, worst first: a silent or frozen sensor hides everything else it should say; a
 lone spike costs least. Findings are sorted by this order, then longest first."""
 MAX_PER_CHECK = 50
@@ -218,6 +227,24 @@ def tag_findings(tag: str, label: str, unit: str, r: TagResult) -> list[Finding]
                 f"{label} sent {n} sample{'s' if n != 1 else ''} marked BAD by its source"
                 + (f" over {duration(b - a)}" if b > a else ""),
                 {"samples": n, "duration_s": (b - a) / NS_PER_S},
+            )
+        )
+    uq = r.uncertain_quality
+    for i in _top(uq.duration_ns):
+        a, b = int(uq.start_ns[i]), int(uq.end_ns[i])
+        n = int(uq.samples[i])
+        share = n / r.received if r.received else 0.0
+        out.append(
+            Finding(
+                tag,
+                "uncertain_quality",
+                a,
+                b,
+                f"{label} sent {n} sample{'s' if n != 1 else ''} marked UNCERTAIN by its source"
+                + (f" over {duration(b - a)}" if b > a else "")
+                + f" ({100 * share:.1f} % of its samples in the range): a stale value or a "
+                "sensor its source doubts",
+                {"samples": n, "duration_s": (b - a) / NS_PER_S, "share": share},
             )
         )
     sp = r.spikes

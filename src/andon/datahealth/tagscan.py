@@ -56,6 +56,7 @@ class TagResult:
     stuck: Runs
     out_of_range: Runs
     bad_quality: Runs
+    uncertain_quality: Runs
     spikes: Spikes
     glitches: Glitches
     day_received: I64
@@ -84,11 +85,13 @@ class TagScan:
     _stuck: list[Runs] = field(default_factory=list)
     _range: list[Runs] = field(default_factory=list)
     _bad: list[Runs] = field(default_factory=list)
+    _uncertain: list[Runs] = field(default_factory=list)
     _spikes: list[Spikes] = field(default_factory=list)
     _glitches: list[Glitches] = field(default_factory=list)
     _stuck_carry: OpenRun | None = None
     _range_carry: OpenRun | None = None
     _bad_carry: OpenRun | None = None
+    _uncertain_carry: OpenRun | None = None
     _spike_carry: Tail | None = None
     _counter_carry: float | None = None
     _day: dict[str, I64] = field(default_factory=dict)
@@ -125,9 +128,13 @@ class TagScan:
             ts, quality, carry=self._bad_carry, final=final
         )
         self._bad.append(bad_runs)
+        uncertain_runs, self._uncertain_carry = checks.uncertain_quality(
+            ts, quality, carry=self._uncertain_carry, final=final
+        )
+        self._uncertain.append(uncertain_runs)
         bad = quality < checks.BAD_BELOW
         self._count("bad", ts[bad])
-        self._count("uncertain", ts[~bad & (quality < 192)])
+        self._count("uncertain", ts[~bad & (quality < checks.GOOD_FROM)])
 
         usable = ~bad
         t, v = ts[usable], value[usable]
@@ -186,6 +193,7 @@ class TagScan:
             stuck=Runs.concat(self._stuck),
             out_of_range=Runs.concat(self._range),
             bad_quality=Runs.concat(self._bad),
+            uncertain_quality=Runs.concat(self._uncertain),
             spikes=Spikes(
                 *(
                     np.concatenate([getattr(s, f) for s in sp] or [np.empty(0, dt)])

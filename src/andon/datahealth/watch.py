@@ -54,7 +54,7 @@ SETTLE_NS = checks.SETTLE_NS
 """A silence at the window's end shorter than this is not opened yet: samples of the last
 seconds may still be on their way (a connector's batch, store-and-forward). The same constant
 ``check_range`` settles a range ending at now by, and the watch passes its own to it."""
-RUN_CHECKS = frozenset({"gap", "stuck", "out_of_range", "bad_quality"})
+RUN_CHECKS = frozenset({"gap", "stuck", "out_of_range", "bad_quality", "uncertain_quality"})
 POINT_CHECKS = frozenset({"spike", "counter"})
 
 Key = tuple[str, str]
@@ -204,7 +204,7 @@ class HealthWatch:
             after = self.historian.range(f.tag, f.end_ns + 1, now_ns, limit=100)
         except UnknownTagError:
             return True
-        if f.check == "bad_quality":
+        if f.check in ("bad_quality", "uncertain_quality"):
             return len(after) == 0
         # stuck and out of range look only at usable samples; a BAD one does not end them
         return not bool(np.any(after.quality >= BAD_BELOW))

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -48,6 +49,9 @@ from andon.plant.sources import Source, error_at
 
 # ---------------------------------------------------------------- tags
 
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+"""A number and, optionally, its unit: ``60``, ``-5.5 degC``, ``1e4 rpm``."""
+
 
 class Tag(Model):
     """One signal of a machine.
@@ -66,6 +70,29 @@ class Tag(Model):
     low: float | None = None
     high: float | None = None
     constant: bool = False
+
+    @field_validator("low", "high", mode="before")
+    @classmethod
+    def _limit_in_the_tags_unit(cls, value: Any, info: ValidationInfo) -> Any:
+        """A limit is a number in the tag's unit, or a number with that unit ("60 kW"); a
+        limit in another unit is refused rather than compared with values it does not
+        describe."""
+        if not isinstance(value, str):
+            return value
+        m = _QUANTITY.match(value)
+        if m is None or (m.group(2) and not (m.group(2)[0].isalpha() or m.group(2)[0] in "%°µΩ")):
+            raise ValueError(
+                f"{value!r} is not a limit: expected a number in the tag's unit, e.g. 60 or "
+                '"60 kW"'
+            )
+        unit = info.data.get("unit")
+        given = m.group(2).strip()
+        if given and unit is not None and given != unit:
+            raise ValueError(
+                f"the limit {value!r} is in {given} but the tag's unit is {unit}: give the "
+                f"limit in {unit} (andon does not convert units)"
+            )
+        return float(m.group(1))
 
 
 # ---------------------------------------------------------------- machines
