@@ -1,9 +1,14 @@
 """Per-sample cost of each data-quality check, vectorised (ns per sample, median of 5 runs).
 
     .venv/bin/python bench/datahealth_checks.py [--samples 10000000] [--chunk 500000]
+                                                [--live 1000]
 
 Each check runs over ``--samples`` synthetic 1 Hz samples (noise with a few faults), fed in
-chunks of ``--chunk`` as the historian scan feeds them, with its carry between chunks.
+chunks of ``--chunk`` as the historian scan feeds them, with its carry between chunks. The
+live checks (``uncertain_quality`` is a historian check too) run over the same samples
+spread over 100 tags, as Batches of ``--live`` samples: ``arrival`` is the time check of
+``datahealth.live`` (out of order, the same time twice, stamped ahead of or behind arrival)
+a pipeline runs on each Batch as it arrives.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from andon.core.batch import Batch
 from andon.core.clock import NS_PER_S
 from andon.datahealth import checks
 from andon.datahealth.checks import Spans
@@ -25,6 +31,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=10_000_000)
     ap.add_argument("--chunk", type=int, default=500_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--live", type=int, default=1000, help="samples per live Batch")
     args = ap.parse_args()
     n, step = args.samples, args.chunk
     rng = np.random.default_rng(1)
@@ -78,6 +85,29 @@ def main() -> None:
         for i in cuts:
             checks.future(ts[i : i + step], n * NS_PER_S // 2)
 
+    def uncertain() -> None:
+        carry = None
+        for i in cuts:
+            _, carry = checks.uncertain_quality(
+                ts[i : i + step], quality[i : i + step], carry=carry
+            )
+
+    tags = tuple(f"s/a/l/m/t{k}" for k in range(100))
+    live = args.live
+    # 100 tags sampled in turn: each Batch holds ``live`` samples of consecutive seconds
+    live_ts = (np.arange(n, dtype=np.int64) // 100) * NS_PER_S
+    live_ids = (np.arange(n) % 100).astype(np.int32)
+    q = np.full(live, 192, dtype=np.uint8)
+    batches = [
+        Batch(tags, live_ts[i : i + live], live_ids[i : i + live], value[i : i + live], q)
+        for i in range(0, n, live)
+    ]
+
+    def arrival() -> None:
+        newest: dict[str, int] = {}
+        for b in batches:
+            newest = checks.batch_time_problems(b, int(b.ts[-1]), newest).newest
+
     runs: list[tuple[str, Callable[[], None]]] = [
         ("gap", gaps),
         ("stuck", stuck),
@@ -86,9 +116,11 @@ def main() -> None:
         ("spike (Hampel, 21)", spikes),
         ("counter", counter_glitches),
         ("future", future),
+        ("uncertain_quality", uncertain),
+        (f"arrival ({live}/Batch)", arrival),
     ]
     print(f"{n:,} samples in chunks of {step:,}; median of {args.repeat} runs")
-    print(f"{'check':<20} {'ns/sample':>10} {'s total':>8}")
+    print(f"{'check':<24} {'ns/sample':>10} {'s total':>8}")
     for name, fn in runs:
         times = []
         for _ in range(args.repeat):
@@ -96,7 +128,7 @@ def main() -> None:
             fn()
             times.append(time.perf_counter() - t0)
         med = statistics.median(times)
-        print(f"{name:<20} {med / n * 1e9:>10.1f} {med:>8.2f}")
+        print(f"{name:<24} {med / n * 1e9:>10.1f} {med:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from andon.core.batch import Batch
 from andon.core.clock import NS_PER_H, NS_PER_S, parse_time
@@ -195,3 +197,58 @@ def test_finding_to_dict() -> None:
         "detail": "t on m read exactly 3.20 mm/s",
         "evidence": {"value": 3.2},
     }
+
+
+def _time_problems_one_by_one(batch: Batch, arrival: int, last: dict[str, int]):
+    """The rules sample by sample, for the vectorised version to be held against."""
+    newest = dict(last)
+    seen: dict[tuple[str, int], float] = {}
+    out: dict[str, list[list[int]]] = {}
+    for i in range(len(batch)):
+        tag = batch.tags[int(batch.tag_id[i])]
+        t, v = int(batch.ts[i]), float(batch.value[i])
+        found = out.setdefault(tag, [[], [], [], []])
+        if tag in newest and t < newest[tag]:
+            found[0].append(i)
+        if (tag, t) in seen and not (
+            seen[(tag, t)] == v or (np.isnan(v) and np.isnan(seen[(tag, t)]))
+        ):
+            found[1].append(i)
+        seen.setdefault((tag, t), v)
+        if t > arrival + checks.MAX_AHEAD_NS:
+            found[2].append(i)
+        if t < arrival - checks.MAX_BEHIND_NS:
+            found[3].append(i)
+        newest[tag] = max(newest.get(tag, t), t)
+    problems = {k: tuple(tuple(sorted(x)) for x in v) for k, v in out.items() if any(v)}
+    return problems, newest
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(-100, 100),
+            st.sampled_from([1.0, 2.0, float("nan")]),
+        ),
+        max_size=60,
+    ),
+    st.dictionaries(st.sampled_from("abcd"), st.integers(-100, 100), max_size=4),
+)
+@settings(max_examples=300, deadline=None)
+def test_batch_time_problems_match_the_rules_sample_by_sample(rows, last) -> None:
+    batch = Batch.build(
+        list("abcd"),
+        [t * 1000 * S for _, t, _ in rows],  # ±100,000 s: some ahead, some a day behind
+        [k for k, _, _ in rows],
+        [v for _, _, v in rows],
+    )
+    last_ns = {k: t * 1000 * S for k, t in last.items()}
+    out = checks.batch_time_problems(batch, 0, last_ns)
+    got = {
+        k: tuple(tuple(sorted(x)) for x in (p.out_of_order, p.duplicates, p.ahead, p.behind))
+        for k, p in out.problems.items()
+    }
+    want, newest = _time_problems_one_by_one(batch, 0, last_ns)
+    assert got == want
+    assert out.newest == newest

@@ -26,6 +26,7 @@ from andon.connect.registry import open_connectors
 from andon.connect.spool import DiskQueue, StoreAndForward
 from andon.core.errors import InputError
 from andon.core.stream import Sink
+from andon.datahealth.live import ArrivalCheck
 from andon.historian import Historian, open_historian
 from andon.pipeline import HistorianSink, LiveFeed, Pipeline
 from andon.plant import Plant, load_plant
@@ -86,12 +87,17 @@ def ingestion(
     spool: Path,
     spool_bytes: int = SPOOL_BYTES,
     live: LiveFeed | None = None,
+    arrival: bool = True,
 ) -> Pipeline:
-    """Connectors → (disk queue while the historian is away) → historian [+ live feed]."""
+    """Connectors → (disk queue while the historian is away) → historian [+ live feed]; with
+    ``arrival``, each Batch's times are checked against its arrival (``datahealth.live``): only
+    for sources that stamp in real time."""
     durable = StoreAndForward(HistorianSink(historian), DiskQueue(spool, max_bytes=spool_bytes))
     sinks: list[Sink] = [durable]
     if live is not None:
         sinks.append(live)
+    if arrival:
+        sinks.append(ArrivalCheck(historian))
     return Pipeline(list(connectors), sinks)
 
 

@@ -136,7 +136,11 @@ def _pipeline(
         start -= start % NS_PER_S
         virtual = VirtualPlant(plant, seed=seed, start_ns=start)
         sources.append(VirtualPlantSource(virtual, MAX_NS - 10**18, speed=speed))
-    pipeline = ingestion(historian, connectors, spool=default_spool(historian), live=live)
+    # the virtual plant away from real time stamps by its own clock: no arrival check then
+    real_time = not simulate or speed == 1
+    pipeline = ingestion(
+        historian, connectors, spool=default_spool(historian), live=live, arrival=real_time
+    )
     pipeline.sources = sources
     return pipeline
 

@@ -519,36 +519,65 @@ def batch_time_problems(
     max_behind_ns: int = MAX_BEHIND_NS,
 ) -> BatchTime:
     """Time problems visible only on live data: per tag, samples older than the newest already
-    seen (before or earlier in this Batch: out of order), the same time arriving twice with
-    different values within the Batch, and samples stamped more than ``max_ahead_ns`` after
-    or ``max_behind_ns`` before their arrival. ``last_ts_by_tag`` is not changed."""
+    seen (before or earlier in this Batch: out of order), the same time arriving again within
+    the Batch with a value other than its first's, and samples stamped more than
+    ``max_ahead_ns`` after or ``max_behind_ns`` before their arrival. ``last_ts_by_tag`` is not
+    changed."""
     newest = dict(last_ts_by_tag)
     problems: dict[str, TimeProblems] = {}
-    if not len(batch):
+    n = len(batch)
+    if not n:
         return BatchTime(problems, newest)
-    order = np.argsort(batch.tag_id, kind="stable")  # arrival order within each tag
-    tid = batch.tag_id[order]
-    cuts = np.flatnonzero(np.diff(tid)) + 1
-    for rows in np.split(order, cuts):  # one loop turn per tag, not per sample
-        path = batch.tags[int(batch.tag_id[rows[0]])]
-        ts, val = batch.ts[rows], batch.value[rows]
-        seen = np.maximum.accumulate(ts)
-        before = np.concatenate(([last_ts_by_tag.get(path, np.iinfo(np.int64).min)], seen[:-1]))
-        if path in last_ts_by_tag:
-            before[1:] = np.maximum(before[1:], last_ts_by_tag[path])
-        late = rows[ts < before]
-        by_ts = np.lexsort((np.arange(len(ts)), ts))
-        same = ts[by_ts][1:] == ts[by_ts][:-1]
-        va, vb = val[by_ts][1:], val[by_ts][:-1]
-        differ = same & (va != vb) & ~(np.isnan(va) & np.isnan(vb))
-        dup = rows[by_ts[1:][differ]]
-        found = TimeProblems(
-            out_of_order=tuple(late.tolist()),
-            duplicates=tuple(dup.tolist()),
-            ahead=tuple(rows[ts > arrival_ns + max_ahead_ns].tolist()),
-            behind=tuple(rows[ts < arrival_ns - max_behind_ns].tolist()),
-        )
-        if found:
-            problems[path] = found
-        newest[path] = max(int(seen[-1]), last_ts_by_tag.get(path, int(seen[-1])))
+    # vectorised over the whole Batch, never a loop turn per sample or per tag: a live
+    # stream of small Batches must cost little beside the historian's write
+    tid = batch.tag_id.astype(np.int64)
+    order = np.argsort(tid, kind="stable")  # by tag, arrival order within each tag
+    g, ts = tid[order], batch.ts[order]
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = g[1:] != g[:-1]
+    starts = np.flatnonzero(first)
+    # the newest time seen before each sample: within its tag (a running max, restarted per
+    # tag through ranks offset by tag) and before this Batch (``last_ts_by_tag``)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(ts, kind="stable")] = np.arange(n)
+    key = g * n + rank
+    run = np.maximum.accumulate(key)
+    seen_before = np.full(n, -1, dtype=np.int64)
+    inner = ~first
+    seen_before[inner] = run[:-1][inner[1:]] - g[inner] * n
+    by_rank = np.sort(ts)
+    floor = np.iinfo(np.int64).min
+    prior_by_tag = np.array([last_ts_by_tag.get(t, floor) for t in batch.tags], dtype=np.int64)
+    prior = prior_by_tag[g]
+    newest_in = np.where(seen_before >= 0, by_rank[np.clip(seen_before, 0, None)], floor)
+    late = ts < np.maximum(newest_in, prior)
+    # the same time again within a tag with a value other than its first's, the one the
+    # historian keeps (NaN equals NaN here)
+    by_time = np.lexsort((np.arange(n), ts, g))
+    gt, tt, vt = g[by_time], ts[by_time], batch.value[order][by_time]
+    opens = np.ones(n, dtype=np.bool_)
+    opens[1:] = (gt[1:] != gt[:-1]) | (tt[1:] != tt[:-1])
+    head = np.maximum.accumulate(np.where(opens, np.arange(n), 0))
+    vf = vt[head]
+    differ = (vt != vf) & ~(np.isnan(vt) & np.isnan(vf))
+    dup = np.zeros(n, dtype=np.bool_)
+    dup[by_time[differ]] = True
+    ahead = ts > arrival_ns + max_ahead_ns
+    behind = ts < arrival_ns - max_behind_ns
+    bad = late | dup | ahead | behind
+    if bool(bad.any()):
+        rows = order[bad]
+        for k in np.unique(g[bad]).tolist():
+            mine = g[bad] == k
+            r = rows[mine]
+            problems[batch.tags[k]] = TimeProblems(
+                out_of_order=tuple(r[late[bad][mine]].tolist()),
+                duplicates=tuple(r[dup[bad][mine]].tolist()),
+                ahead=tuple(r[ahead[bad][mine]].tolist()),
+                behind=tuple(r[behind[bad][mine]].tolist()),
+            )
+    top = np.maximum.reduceat(ts, starts)
+    for k, t in zip(g[starts].tolist(), top.tolist(), strict=True):
+        path = batch.tags[k]
+        newest[path] = max(t, last_ts_by_tag.get(path, t))
     return BatchTime(problems, newest)

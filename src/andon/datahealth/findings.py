@@ -21,12 +21,15 @@ CHECKS = (
     "out_of_range",
     "counter",
     "future",
+    "arrival",
     "bad_quality",
     "uncertain_quality",
     "spike",
 )
 """Every check, worst first: a silent or frozen sensor hides everything else it should say; a
 lone spike costs least. Findings are sorted by this order, then longest first."""
+FOUND = "datahealth.found"
+"""The kind of the event of a finding seen once (a spike, a counter glitch, an arrival)."""
 MAX_PER_CHECK = 50
 """At most this many findings per tag and check are listed (the longest); the score counts
 them all."""

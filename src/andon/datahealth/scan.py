@@ -28,6 +28,7 @@ from andon.datahealth.findings import (
     silent_in_range,
     tag_findings,
 )
+from andon.datahealth.live import arrival_findings
 from andon.datahealth.score import days, mean_scores, tag_scores
 from andon.datahealth.tagscan import TagRules, TagScan
 from andon.historian import Historian, Series
@@ -339,6 +340,8 @@ def check_range(
             findings.extend(found)
             tag_sc[path] = dict(zip(names, (float(s) for s in scores), strict=True))
             parts.append(tag_sc[path])
+        declared = {ref.tag_path(t.name) for t in ref.machine.tags}
+        findings.extend(arrival_findings(historian, ref.path, declared, start_ns, end_ns))
         machine_sc[ref.path] = mean_scores(parts)
         line_path = ref.path.rsplit("/", 1)[0]
         line_parts.setdefault(line_path, []).append(machine_sc[ref.path])

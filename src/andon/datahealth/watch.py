@@ -35,14 +35,13 @@ from andon.core.errors import InputError, UnknownTagError
 from andon.core.event import Event
 from andon.datahealth import checks
 from andon.datahealth.checks import BAD_BELOW
-from andon.datahealth.findings import Finding, duration
+from andon.datahealth.findings import FOUND, Finding, duration
 from andon.datahealth.scan import check_range, machines_at
 from andon.historian import Historian
 from andon.plant import Plant
 
 OPENED = "datahealth.opened"
 CLOSED = "datahealth.closed"
-FOUND = "datahealth.found"
 KIND = "datahealth"
 """The parent kind: ``historian.events(kind=KIND)`` finds all three."""
 SOURCE = "datahealth.watch"
@@ -244,6 +243,8 @@ class HealthWatch:
         out: list[Event] = []
         runs: dict[Key, list[Finding]] = {}
         for f in report.findings:
+            if f.check == "arrival":  # written as events already, by the live check
+                continue
             if f.check in POINT_CHECKS:
                 point = (f.tag, f.check, f.start_ns)
                 if point not in self._points:
