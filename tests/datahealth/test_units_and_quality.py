@@ -82,3 +82,29 @@ def test_samples_marked_uncertain_by_their_source_are_a_finding(tmp_path: Path) 
     assert found.evidence["share"] == pytest.approx(600 / 3600)
     assert "600 samples marked UNCERTAIN by its source over 10 minutes (16.7 %" in found.detail
     assert report.tags[tag]["2025-03-03"] < 100.0  # and the score counts them
+
+
+def test_a_per_part_measurement_is_no_gap_while_the_machine_makes_no_parts(
+    tmp_path: Path,
+) -> None:
+    plant = parse_plant(
+        PLANT.replace(
+            "LIMITS}",
+            "low: 0, high: 80}\n"
+            "              - {name: bore, unit: mm, signal: measurement}\n"
+            "              - {name: speed, unit: rpm, low: 0, high: 9000}",
+        )
+    )
+    # a bore every 15 s, as regular as a steady machine makes them, then a 20-minute stop
+    # without parts; a 1 Hz speed sensor without a declared interval stops sending as well
+    parts = np.concatenate((np.arange(0, 1800, 15), np.arange(3000, 3600, 15)))
+    seconds = np.concatenate((np.arange(0, 1800), np.arange(3000, 3600)))
+    with open_historian(f"sqlite:///{tmp_path / 'h.db'}") as h:
+        for name, at in (("bore", parts), ("speed", seconds)):
+            ts = START + at.astype(np.int64) * S
+            value = 42.0 + 0.001 * np.sin(at / 7.0)
+            h.write(Batch.build([f"{M}/{name}"], ts, np.zeros(len(ts), np.int32), value))
+        report = check_range(plant, h, "mill-1", START, END, END)
+    found = {(f.tag.rsplit("/", 1)[1], f.check) for f in report.findings}
+    assert ("bore", "gap") not in found  # no part, no measurement: nothing missing
+    assert ("speed", "gap") in found  # a sampled sensor learns its 1 s and misses 20 minutes

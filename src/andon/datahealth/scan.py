@@ -54,6 +54,8 @@ otherwise give 10-26 "spikes" a day at 6 MADs; with the floor a spike must stand
 sigmas from its window's median (one sample in 500 million of Gaussian noise), while an
 isolated 10-sigma spike is still found. A flat or stepped signal has noise 0: no floor, and
 a flat window flags nothing."""
+PER_PART = "measurement"
+"""The ``signal`` of a tag sent once per part (a bore diameter): it has no rate to expect."""
 LOOK_BACK_S = (3600, 86400, 7 * 86400, 31 * 86400, 366 * 86400)
 """How far back the samples before a range are looked for, step by step."""
 
@@ -248,6 +250,10 @@ def rules_for(
     if tag.interval is not None:
         interval: int | None = round(tag.interval * NS_PER_S)
         learned = False
+    elif tag.signal == PER_PART:
+        # sent once per part: silent whenever the machine makes none, however regular its
+        # samples look over a window of steady running (no interval is learned)
+        interval, learned = None, False
     else:
         learn_from = first_page_ts
         if len(first_page_ts) <= checks.LEARN_MIN and before_ts is not None:

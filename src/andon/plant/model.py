@@ -58,7 +58,11 @@ class Tag(Model):
 
     ``interval`` is the sampling interval (omit it for signals produced per event, such as a
     measurement per part). ``source`` names where the value comes from (``sim`` for the virtual
-    plant; connectors add theirs). ``signal`` says which physics the virtual plant generates.
+    plant; connectors add theirs). ``signal`` says which physics the virtual plant generates;
+    ``measurement`` also tells the data-health checks that the tag is sent once per part, so
+    its silence while no part is made is no gap. ``low``/``high`` are its physical limits, in
+    its unit (``60`` or ``"60 kW"``); ``constant: true`` marks a value that is meant not to
+    change (a setpoint), which is then never "stuck".
     """
 
     name: Id
