@@ -21,6 +21,7 @@ from andon.kpi import (
     periods,
     planned_stops_for,
 )
+from andon.kpi.oee import merge_problems
 from andon.plant import PlantCalendar
 from andon.plant.calendar import Interval
 from andon.plant.model import Calendar, Machine
@@ -586,3 +587,24 @@ def test_parts_without_any_run_time_leave_oee_undefined():
     r = oee(history, parts, planned_stops=[], ideal_s=lambda _p: 60.0, micro_stop_s=120.0)
     assert r.availability == 0.0 and r.oee is None and r.teep is None
     assert r.problems
+
+
+def test_periods_problems_are_said_once_with_their_figures_added_up() -> None:
+    m = "s/a/cell-1/mill-2"
+    said = merge_problems(
+        [
+            f"{m}: no state data for 100 s of planned production time (counted as stops)",
+            f"{m}: 1 part judged outside planned production time not counted",
+            f"{m}: no state data for 46 s of planned production time (counted as stops)",
+            f"{m}: 2 parts judged outside planned production time not counted",
+            f"{m}: performance 103% — is the ideal cycle time (55 s) too long?",
+            f"{m}: performance 104% — is the ideal cycle time (55 s) too long?",
+            "s/a/cell-1/mill-1: no state data for 46 s of planned production time (counted)",
+        ]
+    )
+    assert said == [
+        f"{m}: no state data for 146 s of planned production time (counted as stops)",
+        f"{m}: 3 parts judged outside planned production time not counted",
+        f"{m}: performance 103% — is the ideal cycle time (55 s) too long? (in 2 periods)",
+        "s/a/cell-1/mill-1: no state data for 46 s of planned production time (counted)",
+    ]

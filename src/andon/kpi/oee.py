@@ -39,6 +39,7 @@ The model (decided for andon; every figure is written in seconds):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -514,9 +515,47 @@ def combine(results: Sequence[Oee], how: Literal["sum"] = "sum") -> Oee:
         results[0].asset,
         min(r.start_ns for r in results),
         max(r.end_ns for r in results),
-        (p for r in results for p in r.problems),
+        merge_problems([p for r in results for p in r.problems]),
         results[0].basis,
     )
+
+
+_FIGURE = re.compile(r"(?<![\w./-])\d+(?:\.\d+)?(?![\w/-])")
+"""A figure of a sentence, not a digit of a name (``cell-1/mill-2``)."""
+_ADDITIVE = re.compile(r"^\s(?:s\b|parts?\b)")
+_PLURAL = re.compile(r" parts\b")
+"""A figure followed by " s" or " part(s)" is a duration or a count: periods' add up."""
+
+
+def merge_problems(problems: Sequence[str]) -> list[str]:
+    """Several periods' problems said once each: the same sentence with other figures is one
+    problem, its seconds or parts added up when it has one such figure (a month of shifts
+    says "no state data for 5400 s" once, not ninety times), else said with how many periods
+    it came from."""
+    groups: dict[str, list[str]] = {}
+    for p in problems:
+        groups.setdefault(_PLURAL.sub(" part", _FIGURE.sub("#", p)), []).append(p)
+    out = []
+    for said in groups.values():
+        first = said[0]
+        figures = list(_FIGURE.finditer(first))
+        if len(said) == 1:
+            out.append(first)
+        elif len(figures) == 1 and _ADDITIVE.match(first[figures[0].end() :]):
+            total = sum(_figure(p) for p in said)
+            text = f"{total:.0f}" if total == int(total) else f"{total:g}"
+            rest = first[figures[0].end() :]
+            if rest.startswith((" part ", " parts ")):  # "1 part", "2 parts"
+                rest = (" part " if total == 1 else " parts ") + rest.split(" ", 2)[2]
+            out.append(first[: figures[0].start()] + text + rest)
+        else:
+            out.append(f"{first} (in {len(said)} periods)")
+    return out
+
+
+def _figure(text: str) -> float:
+    m = _FIGURE.search(text)
+    return float(m.group()) if m is not None else 0.0
 
 
 def _parent(assets: Sequence[str]) -> str:
