@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from andon.cli.app import app
 from andon.core.batch import Batch
 from andon.core.clock import NS_PER_H, NS_PER_MIN, NS_PER_S, now_ns
+from andon.core.errors import StorageError
 from andon.core.stream import Emit
 from andon.datahealth import HealthWatch, check_range
 from andon.datahealth.live import ArrivalCheck
@@ -104,15 +105,39 @@ def test_out_of_order_repeated_and_skewed_samples_are_named(tmp_path: Path) -> N
 
 def test_findings_are_gathered_and_written_once_a_minute(tmp_path: Path) -> None:
     clock = [10**18]
-    with open_historian(f"sqlite:///{tmp_path / 'andon.db'}") as h:
+
+    def found(h) -> list:
+        return h.events(None, "datahealth.found", 0, 2 * 10**18, None)
+
+    async def run(h) -> None:
         check = ArrivalCheck(h, clock=lambda: clock[0])
         for _ in range(30):  # a clock two minutes fast, sample after sample
-            asyncio.run(check.write(second(TEMP, [120.0])(clock[0])))
+            await check.write(second(TEMP, [120.0])(clock[0]))
             clock[0] += S
-        assert h.events(None, "datahealth.found", 0, 2 * 10**18, None) == []  # not yet
+        await check.written()
+        assert found(h) == []  # not yet
         clock[0] += NS_PER_MIN
-        asyncio.run(check.write(second(TEMP, [120.0])(clock[0])))
-        (e,) = h.events(None, "datahealth.found", 0, 2 * 10**18, None)
+        await check.write(second(TEMP, [120.0])(clock[0]))
+        await check.written()
+        (e,) = found(h)
         assert e.payload["evidence"]["samples"] == 31 and e.payload["check"] == "arrival"
-        asyncio.run(check.close())  # nothing more was found: nothing more written
-        assert len(h.events(None, "datahealth.found", 0, 2 * 10**18, None)) == 1
+        await check.close()  # nothing more was found: nothing more written
+        assert len(found(h)) == 1
+
+    with open_historian(f"sqlite:///{tmp_path / 'andon.db'}") as h:
+        asyncio.run(run(h))
+
+
+def test_a_database_that_refuses_the_findings_does_not_stop_the_data(tmp_path: Path) -> None:
+    class Refusing:
+        def write_events(self, events: object) -> int:
+            raise StorageError("the database is read-only")
+
+    async def run() -> int:
+        check = ArrivalCheck(Refusing(), every_ns=0)  # type: ignore[arg-type]
+        for k in range(5):
+            await check.write(second(TEMP, [120.0 + k])(now_ns()))
+        await check.close()
+        return check.found
+
+    assert asyncio.run(run()) == 5

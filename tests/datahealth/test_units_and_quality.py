@@ -47,6 +47,8 @@ def test_limits_in_the_tags_unit_are_taken_with_or_without_it() -> None:
     assert (tag.low, tag.high) == (-5.0, 60.0)
     tag = with_limits('high: "1.5e2 degC"').machines()[0].machine.tags[0]
     assert tag.high == 150.0
+    per_minute = PLANT.replace("unit: degC", "unit: 1/min").replace("LIMITS", 'high: "60 1/min"')
+    assert parse_plant(per_minute).machines()[0].machine.tags[0].high == 60.0
 
 
 @pytest.mark.parametrize(

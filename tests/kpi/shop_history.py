@@ -18,13 +18,16 @@ END = START + 16 * 3600 * NS_PER_S  # early and late shifts: closed long ago
 H = 3600 * NS_PER_S
 
 
-def fill(db: Path, seed: int = 5) -> None:
-    """The job shop from ``START`` to an hour past ``END`` (so its last stops are known)."""
-    plant = load_plant(example_plant("job_shop"))
-    vp = VirtualPlant(plant, seed=seed, start_ns=START)
+def fill(
+    db: Path, seed: int = 5, plant_name: str = "job_shop", start: int = START, end: int = END
+) -> None:
+    """A plant (the job shop) from ``start`` to an hour past ``end`` (so its last stops are
+    known)."""
+    plant = load_plant(example_plant(plant_name))
+    vp = VirtualPlant(plant, seed=seed, start_ns=start)
     with open_historian(f"sqlite:///{db}") as h:
-        t = START
-        while t < END + H:
+        t = start
+        while t < end + H:
             t += H
             batch, events = vp.advance(t)
             h.write(batch)

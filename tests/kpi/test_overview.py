@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
-from shop_history import END, START, H
+from shop_history import END, START, H, fill, fresh_copy
 
 from andon.core import Batch
-from andon.core.clock import NS_PER_S
+from andon.core.clock import NS_PER_S, parse_time
 from andon.core.machine_state import MachineState
 from andon.historian import Historian, open_historian
 from andon.kpi.assets import asset_oee, asset_stop_reasons, margin_ns, micro_stop_s
@@ -59,7 +60,8 @@ def test_the_pareto_of_a_range_is_its_shifts_added_up(db: str) -> None:
         margin = margin_ns(ref, micro_stop_s(ref))
         history = derive(p, ref, h, START - margin, END + margin)
         planned = planned_stops_for(PlantCalendar(p.calendar), START - margin, END + margin)
-        once = add_stops(stops_in_periods(history, planned, micro_stop_s(ref), [(START, END)]))
+        spans = [(START, END)]
+        once = add_stops([stops_in_periods(history, planned, micro_stop_s(ref), spans)])
         found = asset_stop_reasons(p, h, ref.path, START, END)  # from its two shifts
         assert [(r.reason, r.stops) for r in found] == [(r.reason, r.stops) for r in once]
         assert [r.seconds for r in found] == pytest.approx([r.seconds for r in once])
@@ -91,6 +93,11 @@ def tamper(h: Historian, kind: str, asset: str, start: int, change) -> None:
     h.keep([replace(row, body=json.dumps(change(json.loads(row.body))))])
 
 
+def marked(reason: str, seconds: float):
+    """A kept stops body with one more reason (only a read of what was kept shows it)."""
+    return lambda b: {**b, "reasons": [*b["reasons"], [reason, seconds, 1]]}
+
+
 def test_closed_shifts_stops_and_energy_are_kept_and_read_back(db: str) -> None:
     p = plant()
     ref = p.machines()[0]
@@ -103,7 +110,13 @@ def test_closed_shifts_stops_and_energy_are_kept_and_read_back(db: str) -> None:
         assert again.stops == first.stops
         assert [e.to_dict() for e in again.energy] == [e.to_dict() for e in first.energy]
         # only a read of what was kept can return what was written there
-        tamper(h, "stops", ref.path, START, lambda b: [*b, ["kept marker", 3600.0, 1, 0]])
+        tamper(
+            h,
+            "stops",
+            ref.path,
+            START,
+            marked("kept marker", 3600.0),
+        )
         tamper(h, "energy", ref.path, START, lambda b: {**b, "kwh": b["kwh"] + 1000.0})
         third = overview(p, h, p.root, START, END, "shift")
         assert ("kept marker", 3600.0, 1) in [(r.reason, r.seconds, r.stops) for r in third.stops]
@@ -117,8 +130,20 @@ def test_an_operators_late_reason_makes_its_shifts_stops_be_recomputed(db: str) 
     ref = p.machines()[1]
     with open_historian(db) as h:
         overview(p, h, ref.path, START, END, "shift")
-        tamper(h, "stops", ref.path, START, lambda b: [*b, ["kept marker", 3600.0, 1, 0]])
-        tamper(h, "stops", ref.path, START + 8 * H, lambda b: [*b, ["late marker", 60.0, 1, 0]])
+        tamper(
+            h,
+            "stops",
+            ref.path,
+            START,
+            marked("kept marker", 3600.0),
+        )
+        tamper(
+            h,
+            "stops",
+            ref.path,
+            START + 8 * H,
+            marked("late marker", 60.0),
+        )
         history = derive(p, ref, h, START, START + 8 * H)
         ends = history.ends()
         stop = next(  # a stop of the early shift long enough not to be a small stop
@@ -149,3 +174,34 @@ def test_a_late_power_sample_makes_its_shifts_energy_be_recomputed(db: str) -> N
         # recomputed from what is stored now: ten minutes of 500 kW more, not the tampered 1000
         assert again.kwh > first.kwh + 20.0
         assert again.kwh < first.kwh + 1000.0
+
+
+FRIDAY = parse_time("2026-11-28T02:00:00Z")  # Friday 20:00 in Chicago: the second shift
+AFTER = FRIDAY + 24 * H  # Saturday's first shift; none in the evening, none on Sunday
+
+
+@pytest.fixture(scope="module")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("assembly") / "andon.db"
+    fill(db, plant_name="assembly_line", start=FRIDAY, end=AFTER)
+    return db
+
+
+def test_shifts_that_leave_time_between_them_still_add_up_the_whole_range(
+    assembly: Path, tmp_path: Path
+) -> None:
+    p = load_plant(example_plant("assembly_line"))
+    with open_historian(fresh_copy(assembly, tmp_path / "andon.db")) as h:
+        found = overview(p, h, p.root, FRIDAY, AFTER, "shift")
+        once = asset_oee(p, h, p.root, FRIDAY, AFTER, None)[0].result
+        assert sum(r.period.end_ns - r.period.start_ns for r in found.rows) < 24 * H
+        # the night between the shifts is in the range's all time, TEEP and energy
+        assert found.whole.all_time_s == pytest.approx(once.all_time_s) == 86400.0
+        assert found.whole.teep == pytest.approx(once.teep)
+        assert found.whole.total == once.total
+        direct = {e.asset: e.kwh for e in asset_report(p, h, p.root, FRIDAY, AFTER).energy}
+        assert {e.asset: e.kwh for e in found.energy} == pytest.approx(direct, abs=0.05)
+        # a range without a shift has no rows, and still its whole range
+        sunday = AFTER + 24 * H
+        quiet = overview(p, h, p.root, sunday, sunday + 3 * H, "shift")
+        assert quiet.rows == [] and quiet.whole.planned_s == 0.0 and quiet.whole.oee is None

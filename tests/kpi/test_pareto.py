@@ -12,7 +12,8 @@ from andon.core.clock import NS_PER_S
 from andon.core.machine_state import MachineState as S
 from andon.kpi.pareto import (
     SMALL_STOPS,
-    PeriodStops,
+    Crossing,
+    ReasonLoss,
     StopReason,
     add_stops,
     stop_reasons,
@@ -75,10 +76,44 @@ def test_a_stop_across_a_shift_change_is_counted_once_and_measured_whole():
     spans = [(at(0), at(60)), (at(60), at(120))]
     early, late = stops_in_periods(history, [], 2.0 * 60, spans)
     # a 1-minute piece of a 3-minute stop is no small stop: the stop is measured whole
-    assert early == [PeriodStops("spindle jam", 60.0, 1, 0)]
-    assert late[0] == PeriodStops("spindle jam", 120.0, 0, 1)
-    assert add_stops([early, late])[0] == StopReason("spindle jam", 180.0, 1)
-    assert add_stops([late])[0] == StopReason("spindle jam", 120.0, 1)  # under way at its start
+    assert early.reasons == (ReasonLoss("spindle jam", 60.0, 1),)
+    assert early.tail == Crossing("spindle jam", 0.0, through=False, counted=True)
+    assert late.head == Crossing("spindle jam", 120.0)
+    assert late.reasons[0] == ReasonLoss("spindle jam", 120.0, 0)
+    assert add_stops([[early, late]])[0] == StopReason("spindle jam", 180.0, 1)
+    assert add_stops([[late]])[0] == StopReason("spindle jam", 120.0, 1)  # under way at its start
+
+
+def test_a_stop_is_counted_where_it_first_loses_planned_time() -> None:
+    day = 24 * 60
+    history = StateHistory.of(
+        "s/a/l/m1",
+        at(0),
+        at(3 * day),
+        [
+            (at(0), S.RUNNING, ""),
+            (at(5 * 60), S.DOWN, "hydraulics"),  # day 0 05:00 to day 2 12:00
+            (at(2 * day + 12 * 60), S.RUNNING, ""),
+        ],
+    )
+    shutdown = [Interval(at(6 * 60), at(2 * day + 6 * 60), "shutdown")]  # no planned time
+    days = [(at(k * day), at((k + 1) * day)) for k in range(3)]
+    d0, d1, d2 = stops_in_periods(history, shutdown, 120.0, days)
+    assert d1.head == Crossing("hydraulics", 0.0) and d1.reasons == ()
+    # days 1 and 2: under way at the range's start, it first loses time on day 2
+    assert add_stops([[d1, d2]]) == [StopReason("hydraulics", 6 * 3600.0, 1)]
+    assert add_stops([[d0, d1, d2]]) == [StopReason("hydraulics", 7 * 3600.0, 1)]
+    # a stop that begins in planned time lost nowhere else: counted where it begins
+    brk = [Interval(at(day - 30), at(day + 30), "night")]
+    late = StateHistory.of(
+        "s/a/l/m1",
+        at(0),
+        at(2 * day),
+        [(at(0), S.RUNNING, ""), (at(day - 40), S.IDLE, ""), (at(day + 40), S.RUNNING, "")],
+    )
+    first, second = stops_in_periods(late, brk, 120.0, days[:2])
+    assert first.tail == Crossing("idle", 0.0, through=False, counted=True)
+    assert add_stops([[first, second]]) == [StopReason("idle", 20 * 60.0, 1)]
 
 
 @st.composite
@@ -110,6 +145,6 @@ def histories(draw: st.DrawFn) -> tuple[StateHistory, list[Interval], list[tuple
 def test_a_ranges_pareto_is_its_periods_added_up(case, micro_min):
     history, breaks, spans = case
     whole = stop_reasons(history, breaks, micro_min * 60)
-    split = add_stops(stops_in_periods(history, breaks, micro_min * 60, spans))
+    split = add_stops([stops_in_periods(history, breaks, micro_min * 60, spans)])
     assert [(r.reason, r.stops) for r in split] == [(r.reason, r.stops) for r in whole]
     assert [r.seconds for r in split] == pytest.approx([r.seconds for r in whole])

@@ -99,6 +99,7 @@ class ArrivalCheck:
     found: int = 0
     """Samples with a problem, since the start."""
     _flushed_ns: int | None = None
+    _writing: asyncio.Task[None] | None = None
 
     def check(self, batch: Batch, arrival_ns: int) -> None:
         """Tally the problems of one Batch that arrived at ``arrival_ns``."""
@@ -113,11 +114,13 @@ class ArrivalCheck:
                     continue
                 ts = batch.ts[list(rows)]
                 if problem == "ahead":
-                    worst = float(ts.max() - arrival_ns) / NS_PER_S
+                    # Python ints: an absurd stamp must not wrap around int64
+                    worst = (int(ts.max()) - arrival_ns) / NS_PER_S
                 elif problem == "behind":
-                    worst = float(arrival_ns - ts.min()) / NS_PER_S
+                    worst = (arrival_ns - int(ts.min())) / NS_PER_S
                 elif problem == "out_of_order":
-                    worst = float(max(result.newest[tag], before.get(tag, 0)) - ts.min()) / NS_PER_S
+                    newest = max(result.newest[tag], before.get(tag, result.newest[tag]))
+                    worst = (newest - int(ts.min())) / NS_PER_S
                 else:
                     worst = 0.0
                 t = self.tallies.get((tag, problem))
@@ -174,19 +177,32 @@ class ArrivalCheck:
             await self.flush(now)
 
     async def flush(self, now: int | None = None) -> None:
-        """Write what was tallied (a failed write is logged, not raised: live checking must
-        not stop the ingest)."""
+        """Write what was tallied, beside the data path: the write runs as a task of its own
+        (one at a time), so a slow or absent database never holds the pipeline back; a
+        failed write is logged, not raised."""
         self._flushed_ns = self.clock() if now is None else now
+        if self._writing is not None and not self._writing.done():
+            return  # the last minute's write is still on its way: gather on
         found = self.events()
-        if not found:
-            return
+        if found:
+            self._writing = asyncio.create_task(self._write(found), name="arrival-findings")
+
+    async def _write(self, found: list[Event]) -> None:
         try:
             await asyncio.to_thread(self.historian.write_events, found)
         except Exception as exc:  # the historian's own errors; the data path goes on
             log.warning("arrival check: %d findings not written: %s", len(found), exc)
 
+    async def written(self) -> None:
+        """Wait for the write of findings in flight, if any."""
+        task, self._writing = self._writing, None
+        if task is not None:
+            await task
+
     async def close(self) -> None:
+        await self.written()
         await self.flush()
+        await self.written()
 
 
 def arrival_finding(e: Event) -> Finding | None:

@@ -9,7 +9,7 @@ which; an area's and the site's are their lines' weighted by planned time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -303,12 +303,12 @@ def machine_stops(
     historian: Historian,
     spans: Sequence[Period],
     readings: Readings | None = None,
-    keeping: Keeping[list[PeriodStops]] | None = None,
-) -> list[list[PeriodStops]]:
+    keeping: Keeping[PeriodStops] | None = None,
+) -> list[PeriodStops]:
     """One machine's stops by reason in each period (``per_period``, ``pareto``)."""
     calendar = PlantCalendar(plant.calendar)
 
-    def compute(history: StateHistory, parts: Parts, run: list[Period]) -> list[list[PeriodStops]]:
+    def compute(history: StateHistory, parts: Parts, run: list[Period]) -> list[PeriodStops]:
         # planned stops over the whole history read: a stop is measured whole
         planned = planned_stops_for(calendar, history.start_ns, history.end_ns)
         spans = [(p.start_ns, p.end_ns) for p in run]
@@ -317,12 +317,26 @@ def machine_stops(
     return per_period(plant, ref, historian, spans, compute, readings, keeping)
 
 
-def pieces_of(plant: Plant, start_ns: int, end_ns: int) -> list[Period]:
-    """The periods a range is added up from when no period was asked for: its shifts (days
-    for a range of more than ``MAX_PERIODS`` shifts), so that its closed ones are kept."""
+def pieces_of(plant: Plant, start_ns: int, end_ns: int) -> tuple[list[Period], By]:
+    """The periods a range is added up from when no period was asked for: its shifts, so that
+    its closed ones are kept, unless they leave time between them or are more than
+    ``MAX_PERIODS``; then its days (pieces must cover the range: a stop is followed from one
+    into the next)."""
     calendar = PlantCalendar(plant.calendar)
     spans = periods(calendar, start_ns, end_ns, "shift")
-    return spans if len(spans) <= MAX_PERIODS else periods(calendar, start_ns, end_ns, "day")
+    if len(spans) <= MAX_PERIODS and covers(spans, start_ns, end_ns):
+        return spans, "shift"
+    return periods(calendar, start_ns, end_ns, "day"), "day"
+
+
+def covers(spans: Sequence[Period], start_ns: int, end_ns: int) -> bool:
+    """Whether ``spans`` (ordered) cover ``[start_ns, end_ns)`` without a hole."""
+    at = start_ns
+    for p in spans:
+        if p.start_ns > at:
+            return False
+        at = max(at, p.end_ns)
+    return at >= end_ns
 
 
 def stops_by_machine(
@@ -332,7 +346,7 @@ def stops_by_machine(
     spans: Sequence[Period],
     by: By | None,
     readings: Readings | None = None,
-) -> dict[str, list[list[PeriodStops]]]:
+) -> dict[str, list[PeriodStops]]:
     """Each machine's stops in each of ``spans`` (the periods ``by`` of a range), the closed
     whole ones kept."""
     readings = readings or Readings(plant, historian)
@@ -354,21 +368,9 @@ def asset_stop_reasons(
     the range's shifts (``pareto``: a range's Pareto is its periods' added up)."""
     check_range(start_ns, end_ns)
     refs = machines_under(plant, asset)
-    spans = pieces_of(plant, start_ns, end_ns)
-    by: By = "shift" if len(spans) <= MAX_PERIODS else "day"
+    spans, by = pieces_of(plant, start_ns, end_ns)
     per_machine = stops_by_machine(plant, historian, refs, spans, by, readings)
-    return add_stops(merge_stops(per_machine.values()))
-
-
-def merge_stops(machines: Iterable[list[list[PeriodStops]]]) -> list[list[PeriodStops]]:
-    """Several machines' stops per period as one list per period."""
-    out: list[list[PeriodStops]] = []
-    for pieces in machines:
-        if not out:
-            out = [[] for _ in pieces]
-        for k, piece in enumerate(pieces):
-            out[k].extend(piece)
-    return out
+    return add_stops(per_machine.values())
 
 
 __all__ = [
@@ -379,10 +381,10 @@ __all__ = [
     "bottleneck_of",
     "combine",
     "counted_machines",
+    "covers",
     "machine_periods",
     "machine_stops",
     "machines_under",
-    "merge_stops",
     "per_period",
     "pieces_of",
     "stops_by_machine",

@@ -58,7 +58,7 @@ from andon.historian.kept import (
 )
 from andon.kpi.energy import POWER_GAP_NS, EnergyReport, power_tag
 from andon.kpi.oee import Oee
-from andon.kpi.pareto import PeriodStops
+from andon.kpi.pareto import Crossing, PeriodStops, ReasonLoss
 from andon.kpi.periods import Period
 from andon.plant import MachineRef, Plant
 from andon.state import reading
@@ -268,23 +268,33 @@ class KeptOee(Keeper[Oee]):
         return Oee.from_dict(body)
 
 
-class KeptStops(Keeper[list[PeriodStops]]):
-    """Each closed period's stops of a machine by reason: the OEE's inputs and the reasons
-    operators give."""
+class KeptStops(Keeper[PeriodStops]):
+    """Each closed period's stops of a machine by reason, and the stops crossing its edges:
+    the OEE's inputs and the reasons operators give."""
 
     kind = "stops"
-    formula = 1
+    formula = 2
 
     def reach(self, ref: MachineRef, margin: int) -> Reach:
         own = Reach.of(ref, margin)
         reasons = {event_key(REASON, ref.path): (margin + MAX_SPAN_NS, margin)}
         return Reach(ref.path, {**own.keys, **reasons})
 
-    def encode(self, result: list[PeriodStops]) -> Any:
-        return [[s.reason, s.seconds, s.begun, s.under_way] for s in result]
+    def encode(self, result: PeriodStops) -> Any:
+        h, t = result.head, result.tail
+        return {
+            "reasons": [[r.reason, r.seconds, r.begun] for r in result.reasons],
+            "head": None if h is None else [h.reason, h.seconds],
+            "tail": None if t is None else [t.reason, t.through, t.counted],
+        }
 
-    def decode(self, body: Any) -> list[PeriodStops]:
-        return [PeriodStops(str(r), float(s), int(b), int(u)) for r, s, b, u in body]
+    def decode(self, body: Any) -> PeriodStops:
+        h, t = body["head"], body["tail"]
+        return PeriodStops(
+            tuple(ReasonLoss(str(r), float(s), int(b)) for r, s, b in body["reasons"]),
+            None if h is None else Crossing(str(h[0]), float(h[1])),
+            None if t is None else Crossing(str(t[0]), 0.0, bool(t[1]), bool(t[2])),
+        )
 
 
 class KeptEnergy(Keeper[EnergyReport | None]):
@@ -309,6 +319,11 @@ class KeptEnergy(Keeper[EnergyReport | None]):
             pad = margin + POWER_GAP_NS
             keys[sample_key(ref.tag_path(tag))] = (pad, pad)
         return Reach(ref.path, keys)
+
+    def closed(self, period: Period, margin: int) -> bool:
+        """Over for good once the power samples that integrate its end (up to a gap's
+        length after it) have settled too."""
+        return super().closed(period, margin + POWER_GAP_NS)
 
     def encode(self, result: EnergyReport | None) -> Any:
         return None if result is None else result.to_dict()

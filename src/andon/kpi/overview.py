@@ -2,10 +2,12 @@
 and each machine's energy — what the dashboard's OEE page shows.
 
 The whole range is its periods added up (times, counts, kWh, stops), never a second reading
-of the samples: so the total agrees with the rows above it, and a range of closed shifts is
-answered from the results kept for them (``kpi.kept``) for the OEE, the Pareto and the energy
-alike. Periods are measured whole across their edges, so the sum is what one computation over
-the range gives (tested against ``asset_oee(..., by=None)``).
+of the samples; by shift, when the shifts leave time between them, its days are (nights and
+weekends have all time, idle energy and stops of their own). So the total agrees with the
+rows, and a range of closed periods is answered from the results kept for them
+(``kpi.kept``) for the OEE, the Pareto and the energy alike. Periods are measured whole
+across their edges, so the sum is what one computation over the range gives (tested against
+``asset_oee(..., by=None)``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from andon.kpi.assets import (
     Readings,
     aggregate,
     asset_oee,
+    covers,
     machines_under,
-    merge_stops,
     stops_by_machine,
 )
 from andon.kpi.energy import EnergyReport
@@ -54,14 +56,22 @@ def overview(
     readings = Readings(plant, historian)  # one reading per machine serves all three
     rows = asset_oee(plant, historian, asset, start_ns, end_ns, by, readings)
     refs = machines_under(plant, asset)
-    wholes = tuple(combine([row.machines[k] for row in rows]) for k in range(len(refs)))
+    # the whole range is added up from pieces that cover it: the periods asked for, unless
+    # shifts leave time between them (nights, weekends: their all time, idle energy and
+    # stops count too), then the range's days
+    pieces, pieces_by = rows, next((b for b in BY if b == by), None)
+    if not covers([row.period for row in rows], start_ns, end_ns):
+        pieces, pieces_by = (
+            asset_oee(plant, historian, asset, start_ns, end_ns, "day", readings),
+            "day",
+        )
+    wholes = tuple(combine([row.machines[k] for row in pieces]) for k in range(len(refs)))
     whole = wholes[0] if len(refs) == 1 else aggregate(plant, refs, list(wholes), asset)
-    period_by = next((b for b in BY if b == by), None)
-    spans = [row.period for row in rows]
-    per_machine = stops_by_machine(plant, historian, refs, spans, period_by, readings)
-    stops = add_stops(merge_stops(per_machine.values()))
-    energy = energy_by_machine(plant, historian, rows, period_by, readings)
-    return Overview(rows[0].asset, rows, whole, wholes, stops, energy)
+    spans = [row.period for row in pieces]
+    per_machine = stops_by_machine(plant, historian, refs, spans, pieces_by, readings)
+    stops = add_stops(per_machine.values())
+    energy = energy_by_machine(plant, historian, pieces, pieces_by, readings)
+    return Overview(pieces[0].asset, rows, whole, wholes, stops, energy)
 
 
 __all__ = ["Overview", "overview"]

@@ -7,15 +7,17 @@ threshold are gathered under "small stops", as in the OEE.
 
 Over periods (``stops_in_periods``) a stop is measured whole, as in the OEE: its length, for
 whether it is small, from its start to its end even across a period's edge; its planned
-seconds go to the periods they fall in; it is counted once, in the period it begins in, and
-a period also says how many stops were already under way at its start. So a range's Pareto
-is its periods' added up (``add_stops``), whatever the range, and each closed period's can be
-kept.
+seconds go to the periods they fall in. A period counts the stops that began in it and lost
+planned time in it, and names the stop crossing its start and the one crossing its end (a
+machine has one state at a time, so at most one each); adding up consecutive periods
+(``add_stops``) follows a stop across their edges and counts it once, in the first period
+where it lost planned time. So a range's Pareto is its periods' added up, whatever the
+range, and each closed period's can be kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,14 +40,37 @@ class StopReason:
 
 
 @dataclass(frozen=True, slots=True)
-class PeriodStops:
-    """One reason's stops in one period: planned seconds lost in it, stops that began in it,
-    and stops that began before it and were still under way at its start."""
+class ReasonLoss:
+    """One reason's stops in one period: planned seconds lost in it, and how many stops began
+    in it and lost planned time in it."""
 
     reason: str
     seconds: float
     begun: int
-    under_way: int
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """The stop under way at a period's edge (a machine has at most one at any instant)."""
+
+    reason: str
+    seconds: float
+    """At the period's start: its planned seconds in the period."""
+    through: bool = False
+    """At the period's end: it is also the one under way at the start (it spans the period)."""
+    counted: bool = False
+    """At the period's end, when it began in the period: it lost planned time there (so it
+    is among the period's ``begun``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStops:
+    """One machine's stops in one period: by reason, and the stops crossing its start
+    (``head``) and its end (``tail``), which link it to the periods beside it."""
+
+    reasons: tuple[ReasonLoss, ...] = ()
+    head: Crossing | None = None
+    tail: Crossing | None = None
 
 
 def _label(code: int) -> str:
@@ -109,17 +134,16 @@ def stops_in_periods(
     planned_stops: Sequence[Interval],
     micro_stop_s: float,
     spans: Sequence[tuple[int, int]],
-) -> list[list[PeriodStops]]:
-    """Each span's stops by reason, longest first (see the module); ``spans`` ordered and
-    not overlapping, within the history."""
+) -> list[PeriodStops]:
+    """Each span's stops by reason, longest first, with the stops crossing its edges (see
+    the module); ``spans`` ordered and not overlapping, within the history."""
     keys, first, last, codes = _stops(history)
-    out: list[list[PeriodStops]] = [[] for _ in spans]
+    out: list[PeriodStops] = [PeriodStops() for _ in spans]
     if not keys or not spans:
         return out
     ends = history.ends()
     a, b = history.starts[first], ends[last]
     clock = _planned_clock(planned_stops)
-    whole = _planned_at(b, clock) - _planned_at(a, clock)
     length_s = (b - a) / 1e9
     code = np.array(codes, dtype=np.int64)
     short = (code == int(MachineState.MICRO_STOP)) | (
@@ -138,43 +162,55 @@ def stops_in_periods(
     lo = np.maximum(a[stop], ps[span])
     hi = np.minimum(b[stop], pe[span])
     seconds = (_planned_at(hi, clock) - _planned_at(lo, clock)) / 1e9
-    begun = (a[stop] >= ps[span]) & (whole[stop] > 0)
-    under_way = (a[stop] < ps[span]) & (seconds > 0)
+    begun = (a[stop] >= ps[span]) & (seconds > 0)
     totals: list[dict[str, list[float]]] = [{} for _ in spans]
-    pairs = zip(
-        stop.tolist(),
-        span.tolist(),
-        seconds.tolist(),
-        begun.tolist(),
-        under_way.tolist(),
-        strict=True,
-    )
-    for j, k, sec, bg, uw in pairs:
-        if not (bg or sec > 0):
-            continue
+    heads: list[Crossing | None] = [None] * len(spans)
+    tails: list[Crossing | None] = [None] * len(spans)
+    head_of: dict[int, int] = {}
+    pairs = zip(stop.tolist(), span.tolist(), seconds.tolist(), begun.tolist(), strict=True)
+    for j, k, sec, bg in pairs:
         key = SMALL_STOPS if short[j] else keys[j]
-        entry = totals[k].setdefault(key, [0.0, 0, 0])
-        entry[0] += sec
-        entry[1] += bg
-        entry[2] += uw
+        starts_before = int(a[j]) < int(ps[k])
+        if starts_before:
+            heads[k] = Crossing(key, sec)
+            head_of[k] = j
+        if int(b[j]) > int(pe[k]):
+            tails[k] = Crossing(key, 0.0, through=head_of.get(k) == j, counted=bool(bg))
+        if sec > 0:
+            entry = totals[k].setdefault(key, [0.0, 0])
+            entry[0] += sec
+            entry[1] += bg
     for k, found in enumerate(totals):
-        out[k] = sorted(
-            (PeriodStops(key, v[0], int(v[1]), int(v[2])) for key, v in found.items()),
+        reasons = sorted(
+            (ReasonLoss(key, v[0], int(v[1])) for key, v in found.items()),
             key=lambda r: (-r.seconds, r.reason),
         )
+        out[k] = PeriodStops(tuple(reasons), heads[k], tails[k])
     return out
 
 
-def add_stops(pieces: Sequence[Sequence[PeriodStops]]) -> list[StopReason]:
-    """Consecutive periods' stops as one range's Pareto: seconds and stops begun added up,
-    with the stops under way at the first period's start; reasons without planned time lost
-    left out; longest total first."""
+def add_stops(machines: Iterable[Sequence[PeriodStops]]) -> list[StopReason]:
+    """A range's Pareto from each machine's stops in its consecutive periods (which must
+    cover the range without a hole): seconds and stops begun added up; a stop crossing from
+    one period into the next is the same stop, counted once, in the first period where it
+    lost planned time (one already under way at the range's start included); reasons without
+    planned time lost left out; longest total first."""
     totals: dict[str, list[float]] = {}
-    for n, piece in enumerate(pieces):
-        for r in piece:
-            entry = totals.setdefault(r.reason, [0.0, 0])
-            entry[0] += r.seconds
-            entry[1] += r.begun + (r.under_way if n == 0 else 0)
+    for pieces in machines:
+        carried: bool | None = None  # the stop crossing into this period: counted yet?
+        for piece in pieces:
+            for r in piece.reasons:
+                entry = totals.setdefault(r.reason, [0.0, 0])
+                entry[0] += r.seconds
+                entry[1] += r.begun
+            counted = False
+            if piece.head is not None:
+                counted = bool(carried)
+                if not counted and piece.head.seconds > 0:
+                    totals.setdefault(piece.head.reason, [0.0, 0])[1] += 1
+                    counted = True
+            tail = piece.tail
+            carried = None if tail is None else (counted if tail.through else tail.counted)
     return sorted(
         (StopReason(k, v[0], int(v[1])) for k, v in totals.items() if v[0] > 0),
         key=lambda r: (-r.seconds, r.reason),
@@ -186,4 +222,4 @@ def stop_reasons(
 ) -> list[StopReason]:
     """Stops in planned time by reason over the whole history, longest total first."""
     spans = [(history.start_ns, history.end_ns)]
-    return add_stops(stops_in_periods(history, planned_stops, micro_stop_s, spans))
+    return add_stops([stops_in_periods(history, planned_stops, micro_stop_s, spans)])

@@ -86,17 +86,18 @@ def machine_energy(
     keeping: Keeping[EnergyReport | None] | None = None,
 ) -> list[EnergyReport | None]:
     """One machine's energy in each period (``results``: its OEE in each, for the energy per
-    unit); None for a period without power data. The power signal is read a gap's length
-    beyond the run, so each period's edges are integrated and the periods add up."""
+    unit); None for a period without power data. The power signal is read period by period,
+    a gap's length beyond each, so each period's edges are integrated and the periods add
+    up."""
     units = {(p.start_ns, p.end_ns): r for p, r in zip(spans, results, strict=True)}
 
     def compute(history: StateHistory, _: Parts, run: list[Period]) -> list[EnergyReport | None]:
-        lo, hi = run[0].start_ns - POWER_GAP_NS, run[-1].end_ns + POWER_GAP_NS
-        curve = _power_curve(ref, historian, lo, hi)
-        if curve is None:
-            return [None] * len(run)
         out: list[EnergyReport | None] = []
-        for p in run:
+        for p in run:  # a period at a time: a month of 1 Hz power is never read at once
+            curve = _power_curve(ref, historian, p.start_ns - POWER_GAP_NS, p.end_ns + POWER_GAP_NS)
+            if curve is None:
+                out.append(None)
+                continue
             r = units[(p.start_ns, p.end_ns)]
             out.append(
                 energy_report(

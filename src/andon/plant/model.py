@@ -84,13 +84,15 @@ class Tag(Model):
         if not isinstance(value, str):
             return value
         m = _QUANTITY.match(value)
-        if m is None or (m.group(2) and not (m.group(2)[0].isalpha() or m.group(2)[0] in "%°µΩ")):
+        unit = info.data.get("unit")
+        given = m.group(2).strip() if m is not None else ""
+        # a unit starts like one ("kW", "%", "°C"), or is the tag's own ("1/min")
+        named = not given or given == unit or given[0].isalpha() or given[0] in "%°µΩ"
+        if m is None or not named:
             raise ValueError(
                 f"{value!r} is not a limit: expected a number in the tag's unit, e.g. 60 or "
                 '"60 kW"'
             )
-        unit = info.data.get("unit")
-        given = m.group(2).strip()
         if given and unit is not None and given != unit:
             raise ValueError(
                 f"the limit {value!r} is in {given} but the tag's unit is {unit}: give the "
