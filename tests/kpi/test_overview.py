@@ -205,3 +205,13 @@ def test_shifts_that_leave_time_between_them_still_add_up_the_whole_range(
         sunday = AFTER + 24 * H
         quiet = overview(p, h, p.root, sunday, sunday + 3 * H, "shift")
         assert quiet.rows == [] and quiet.whole.planned_s == 0.0 and quiet.whole.oee is None
+
+
+def test_energy_over_more_power_samples_than_one_read_returns(db: str) -> None:
+    p = plant()
+    with open_historian(db) as h:
+        whole = {e.asset: e.kwh for e in asset_report(p, h, p.root, START, END).energy}
+        h.max_raw_points = 40_000  # fewer than the 57,600 samples of 16 h at 1 Hz
+        read = {e.asset: e.kwh for e in asset_report(p, h, p.root, START, END).energy}
+        paged = {e.asset: e.kwh for e in overview(p, h, p.root, START, END, "shift").energy}
+    assert read == pytest.approx(whole) and paged == pytest.approx(whole, abs=0.05)

@@ -11,10 +11,11 @@ every machine's.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from andon.core.clock import now_ns
+from andon.core.clock import NS_PER_S, now_ns
 from andon.historian import Historian
 from andon.kpi.assets import (
     AssetOee,
@@ -52,6 +53,9 @@ from andon.plant import MachineRef, Plant, PlantCalendar
 from andon.state.history import Parts, StateHistory
 
 PART = "part"
+POWER_READ_NS = 6 * 3600 * NS_PER_S
+"""A power signal over a long range is read this much at a time (a day of 10 Hz, or a
+month of 1 Hz, is more than one read of the historian may return)."""
 
 
 @dataclass
@@ -74,6 +78,36 @@ def _power_curve(ref: MachineRef, historian: Historian, start: int, end: int) ->
     if len(series.ts) < 2:
         return None
     return from_power(series.ts, series.value, max_gap_s=POWER_GAP_S)
+
+
+def _range_energy(
+    plant: Plant,
+    ref: MachineRef,
+    historian: Historian,
+    start_ns: int,
+    end_ns: int,
+    result: Oee,
+    history: StateHistory,
+) -> EnergyReport | None:
+    """A machine's energy over a range of any length, its power read ``POWER_READ_NS`` at a
+    time (a month of 1 Hz power is more than one read may return) and added up; None without
+    power data."""
+    if power_tag(ref) is None:
+        return None
+    first = start_ns - start_ns % POWER_READ_NS + POWER_READ_NS
+    edges = [start_ns, *range(first, end_ns, POWER_READ_NS), end_ns]
+    reports = []
+    for lo, hi in itertools.pairwise(edges):
+        curve = _power_curve(ref, historian, lo - POWER_GAP_NS, hi + POWER_GAP_NS)
+        if curve is not None:
+            reports.append(
+                energy_report(
+                    curve, plant, lo, hi, asset=ref.path, total=0, good=0, history=history
+                )
+            )
+    if not reports:
+        return None
+    return combine_energy(reports, plant, start_ns, end_ns, total=result.total, good=result.good)
 
 
 def machine_energy(
@@ -201,18 +235,8 @@ def asset_report(
             span = order_execution_s((e.ts for e in own), (e.payload.get("order") for e in own))
             if span is not None:
                 aoet = (aoet or 0.0) + span
-        curve = _power_curve(ref, historian, start_ns, end_ns)
-        if curve is not None:
-            report = energy_report(
-                curve,
-                plant,
-                start_ns,
-                end_ns,
-                asset=ref.path,
-                total=result.total,
-                good=result.good,
-                history=history,
-            )
+        report = _range_energy(plant, ref, historian, start_ns, end_ns, result, wide)
+        if report is not None:
             energy.append(report)
             kwh = (kwh or 0.0) + report.kwh
     # a line as configured (bottleneck or weighted), as ``andon kpi oee`` counts it
