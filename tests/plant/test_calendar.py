@@ -2,7 +2,10 @@
 
 from datetime import date
 
+import pytest
+
 from andon.core import NS_PER_S, iso, parse_time
+from andon.core.errors import ConfigError
 from andon.plant import PlantCalendar, parse_plant
 
 H = 3600 * NS_PER_S
@@ -110,3 +113,22 @@ def test_no_shifts_means_around_the_clock():
     assert cal.around_the_clock
     assert cal.planned_stops(0, 10 * H) == []
     assert cal.next_change(0) is None
+
+
+NIGHT = '      start: "22:00"\n      end: "06:00"\n      days: [mon, tue, wed, thu, fri]'
+
+
+def with_night(start: str, end: str, days: str) -> str:
+    return PLANT.replace(NIGHT, f'      start: "{start}"\n      end: "{end}"\n      days: [{days}]')
+
+
+def test_overlapping_shifts_are_refused_with_both_named() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_plant(with_night("17:00", "06:00", "fri"))
+    said = str(err.value)
+    assert "plant.yaml:2: calendar" in said
+    assert "shifts day (fri 06:00-18:00) and night (fri 17:00-06:00) overlap" in said
+    # Sunday's night shift runs into Monday's day shift, across the end of the week
+    with pytest.raises(ConfigError, match=r"night \(sun 22:00-07:00\) and day \(mon"):
+        parse_plant(with_night("22:00", "07:00", "sun"))
+    parse_plant(with_night("22:00", "06:00", "sun, mon"))  # touching is fine

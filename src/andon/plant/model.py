@@ -291,6 +291,34 @@ class Calendar(Model):
     currency: str = "EUR"
     grid_kg_co2e_per_kwh: Annotated[float, Field(ge=0)] | None = None
 
+    @model_validator(mode="after")
+    def _shifts_do_not_overlap(self) -> Calendar:
+        """Two shifts at once would count the same planned minute twice in every KPI."""
+        week = 7 * 1440
+        spans: list[tuple[int, int, str]] = []
+        for shift in self.shifts:
+            a = shift.start.hour * 60 + shift.start.minute
+            b = shift.end.hour * 60 + shift.end.minute
+            length = (b - a) % 1440 or 1440
+            for day in shift.days:
+                at = WEEKDAYS.index(day) * 1440 + a
+                label = f"{shift.name} ({day} {shift.start:%H:%M}-{shift.end:%H:%M})"
+                # a shift past the week's end (Sunday night) wraps to its start
+                spans.append((at, min(at + length, week), label))
+                if at + length > week:
+                    spans.append((0, at + length - week, label))
+        spans.sort()
+        reach, last = -1, ""  # the latest end so far, and whose
+        for start, end, label in spans:
+            if start < reach:
+                raise ValueError(
+                    f"shifts {last} and {label} overlap: a planned minute would count twice; "
+                    "end one where the next begins"
+                )
+            if end > reach:
+                reach, last = end, label
+        return self
+
 
 # ---------------------------------------------------------------- data faults (virtual plant)
 
