@@ -38,6 +38,7 @@ import hashlib
 import json
 import logging
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -120,7 +121,7 @@ class Reach:
         return cls(ref.path, keys)
 
 
-class Keeper(Generic[T]):
+class Keeper(ABC, Generic[T]):
     """Reads and keeps one kind of result of a plant's machines for closed calendar periods.
 
     A kind says what it is computed from (``inputs``, hashed into the fingerprint), which late
@@ -145,11 +146,13 @@ class Keeper(Generic[T]):
     def reach(self, ref: MachineRef, margin: int) -> Reach:
         return Reach.of(ref, margin)
 
+    @abstractmethod
     def encode(self, result: T) -> Any:
-        raise NotImplementedError
+        """A result as JSON-ready data."""
 
+    @abstractmethod
     def decode(self, body: Any) -> T:
-        raise NotImplementedError
+        """A result back from ``encode``'s data."""
 
     def _print(self, ref: MachineRef) -> str:
         found = self._prints.get(ref.path)
